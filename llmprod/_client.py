@@ -1,0 +1,376 @@
+"""The clients. :class:`AsyncClient` is the core; :class:`Client` drives it from sync code."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ._config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
+from ._deployment import Deployment, as_deployment
+from ._events import CallFinished, CallStarted, Emitter
+from ._exceptions import (
+    DeadlineExceededError,
+    InvalidRequestError,
+    LLMProdError,
+    StreamInterruptedError,
+)
+from ._models import CacheControl, CallTrace, ChatChunk, ChatRequest, ChatResponse, Message, Usage, new_id
+from ._request import build_request
+from ._runner import LoopThread
+from ._stack import StackConfig, build_stack
+from ._types import Backend, Hook
+
+FallbackFunction = Callable[[ChatRequest, BaseException], "ChatResponse | str | Awaitable[ChatResponse | str]"]
+
+
+class AsyncClient:
+    """Production LLM calls: retries, breakers, fallbacks, caching, PII, cost, telemetry.
+
+    ``deployments`` is a backend, or a list tried in order (a fallback chain); with
+    none, the built-in simulated provider answers. ``fallback`` is the last resort: a
+    function of the request and the final error that returns an answer.
+
+    Example::
+
+        async with llmprod.AsyncClient(llmprod.OpenAICompatible(model="gpt-4o-mini")) as client:
+            r = await client.chat("Summarize: ...", max_tokens=200)
+    """
+
+    def __init__(
+        self,
+        deployments: Backend | Deployment | Sequence[Backend | Deployment] | None = None,
+        *,
+        retry: Retry | None = Retry(),
+        breaker: Breaker | None = Breaker(),
+        timeout: Timeout = Timeout(),
+        cache: Cache | None = None,
+        pii: PII | None = None,
+        budget: Budget | None = None,
+        guards: Guards | None = None,
+        rate_limit: RateLimit | None = None,
+        telemetry: Telemetry | bool = True,
+        hooks: Sequence[Hook] = (),
+        fallback: FallbackFunction | None = None,
+    ) -> None:
+        if deployments is None:
+            from .backends.simulated import Simulated
+
+            deployments = [Simulated()]
+        elif isinstance(deployments, Backend | Deployment):
+            deployments = [deployments]
+        if not deployments:
+            raise LLMProdError("a client needs at least one deployment")
+        self.deployments = [as_deployment(d) for d in deployments]
+        if isinstance(telemetry, bool):
+            telemetry = Telemetry(enabled=telemetry)
+        self.config = StackConfig(
+            retry=retry,
+            breaker=breaker,
+            timeout=timeout,
+            cache=cache,
+            pii=pii,
+            budget=budget,
+            guards=guards,
+            rate_limit=rate_limit,
+            telemetry=telemetry,
+        )
+        self._emit = Emitter(hooks)
+        self._fallback = fallback
+        self._root = build_stack(self.deployments, self.config, self._emit)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        names = ", ".join(d.label for d in self.deployments)
+        return f"{type(self).__name__}([{names}])"
+
+    @property
+    def hooks(self) -> list[Hook]:
+        """The hooks that receive every event; append to add one."""
+        return self._emit.hooks
+
+    def _prepare(self, prompt: str | None, kwargs: dict[str, Any]) -> ChatRequest:
+        if self._closed:
+            raise LLMProdError("this client is closed")
+        timeout = kwargs.pop("timeout", None)
+        known = {k: kwargs.pop(k) for k in list(kwargs) if k in _REQUEST_ARGS}
+        request = build_request(prompt, **known, unknown=kwargs)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+            raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
+        total = float(timeout) if timeout is not None else self.config.timeout.total
+        metadata = replace(request.metadata, deadline=time.monotonic() + total)
+        return replace(request, metadata=metadata, trace=CallTrace())
+
+    def _finish(self, request: ChatRequest, response: ChatResponse, *, stream: bool) -> ChatResponse:
+        trace = request.trace
+        assert trace is not None
+        now = time.monotonic()
+        ttft = trace.first_token_at - trace.started if trace.first_token_at is not None else None
+        response = replace(
+            response,
+            latency=now - trace.started,
+            ttft=ttft if stream else response.ttft,
+            attempts=max(len(trace.attempts), 0 if response.cached else 1),
+            attempt_log=tuple(trace.attempts),
+            pii_redacted=dict(trace.pii_counts) or response.pii_redacted,
+            tier=trace.tier or response.tier,
+            route_reason=trace.route_reason or response.route_reason,
+            flagged=tuple(trace.flags) or response.flagged,
+        )
+        self._emit(_finished(request, stream, now - trace.started, response=response, ttft=ttft))
+        return response
+
+    def _failed(self, request: ChatRequest, exc: BaseException, *, stream: bool) -> None:
+        trace = request.trace
+        assert trace is not None
+        self._emit(_finished(request, stream, time.monotonic() - trace.started, error=type(exc).__name__))
+
+    async def _last_resort(self, request: ChatRequest, exc: Exception) -> ChatResponse:
+        if self._fallback is None or isinstance(exc, InvalidRequestError):
+            raise exc
+        answer = self._fallback(request, exc)
+        if isinstance(answer, Awaitable):
+            answer = await answer
+        if isinstance(answer, str):
+            answer = ChatResponse(
+                id=new_id("fallback"), text=answer, finish_reason="stop", usage=Usage(), model="fallback", deployment="fallback"
+            )
+        return answer
+
+    async def chat(self, prompt: str | None = None, /, **kwargs: Any) -> ChatResponse:
+        """Send one chat request and return the whole answer.
+
+        Takes a prompt string, or ``messages=[{"role": ..., "content": ...}, ...]``, and
+        the sampling parameters (``model``, ``max_tokens``, ``temperature``, ``top_p``,
+        ``stop``, ``seed``, ``tools``, ...); provider-specific fields go in
+        ``extra_body``. Per call: ``timeout`` (the overall deadline, seconds),
+        ``tenant``, ``api_key``, ``tags``, ``cache`` (a ``CacheControl``), ``slo``,
+        ``region``, ``tier``.
+        """
+        request = self._prepare(prompt, kwargs)
+        return await self._complete(request)
+
+    async def _complete(self, request: ChatRequest) -> ChatResponse:
+        trace = request.trace
+        assert trace is not None and request.metadata.deadline is not None
+        self._emit(CallStarted(trace.call_id, request.model, False, request.metadata.tenant))
+        try:
+            try:
+                async with asyncio.timeout(_backstop(request, self.config.timeout.grace)):
+                    response = await self._root.complete(request)
+            except TimeoutError as exc:
+                if isinstance(exc, LLMProdError):
+                    raise
+                raise DeadlineExceededError("the call's deadline passed") from None
+            except Exception as exc:
+                response = await self._last_resort(request, exc)
+        except BaseException as exc:
+            self._failed(request, exc, stream=False)
+            raise
+        return self._finish(request, response, stream=False)
+
+    async def stream(self, prompt: str | None = None, /, **kwargs: Any) -> AsyncIterator[ChatChunk]:
+        """Stream the answer chunk by chunk; takes the same arguments as :meth:`chat`.
+
+        The last chunk carries ``finish_reason``, ``usage`` and the assembled
+        ``response``. Retries and fallbacks act only before the first chunk; a failure
+        after it raises :class:`StreamInterruptedError` with the text received so far.
+        """
+        request = self._prepare(prompt, kwargs)
+        trace = request.trace
+        assert trace is not None
+        self._emit(CallStarted(trace.call_id, request.model, True, request.metadata.tenant))
+        grace = self.config.timeout.grace
+        received: list[str] = []
+        stream = self._root.stream(request)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(_backstop(request, grace)):
+                        chunk = await anext(stream)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    if isinstance(exc, LLMProdError):
+                        raise
+                    raise DeadlineExceededError("the call's deadline passed") from None
+                if trace.first_token_at is None and (chunk.text or chunk.tool_calls):
+                    trace.first_token_at = time.monotonic()
+                if chunk.response is not None:
+                    final = self._finish(request, chunk.response, stream=True)
+                    chunk = replace(chunk, response=final)
+                received.append(chunk.text)
+                yield chunk
+        except GeneratorExit:
+            self._failed(request, asyncio.CancelledError(), stream=True)
+            raise
+        except BaseException as exc:
+            self._failed(request, exc, stream=True)
+            if received and isinstance(exc, Exception) and not isinstance(exc, StreamInterruptedError):
+                raise StreamInterruptedError(
+                    f"stream broke after {len(received)} chunks: {type(exc).__name__}",
+                    partial_text="".join(received),
+                    deployment=getattr(exc, "deployment", None),
+                ) from exc
+            raise
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    async def batch(
+        self, prompts: Sequence[str | Sequence[Mapping[str, Any]]], *, concurrency: int = 8, **kwargs: Any
+    ) -> list[ChatResponse | LLMProdError]:
+        """Answer many prompts, at most ``concurrency`` at a time, in order.
+
+        A prompt is a string or a list of messages. A failed item's place holds its
+        error instead of failing the whole batch.
+        """
+        if concurrency < 1:
+            raise InvalidRequestError(f"must be >= 1, got {concurrency!r}", field="concurrency")
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(item: str | Sequence[Mapping[str, Any]]) -> ChatResponse | LLMProdError:
+            async with gate:
+                try:
+                    if isinstance(item, str):
+                        return await self.chat(item, **kwargs)
+                    return await self.chat(messages=item, **kwargs)
+                except LLMProdError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+    async def aclose(self) -> None:
+        """Close every backend (connections, engines). The client is unusable after."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._root.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _backstop(request: ChatRequest, grace: float) -> float:
+    deadline = request.metadata.deadline
+    assert deadline is not None
+    return max(deadline - time.monotonic(), 0.0) + grace
+
+
+def _finished(
+    request: ChatRequest,
+    stream: bool,
+    latency: float,
+    *,
+    response: ChatResponse | None = None,
+    error: str | None = None,
+    ttft: float | None = None,
+) -> CallFinished:
+    trace = request.trace
+    return CallFinished(
+        call_id=trace.call_id if trace else "",
+        stream=stream,
+        latency=latency,
+        response=response,
+        error=error,
+        model=request.model,
+        tenant=request.metadata.tenant,
+        tags=request.metadata.tags,
+        slo=request.metadata.slo,
+        ttft=ttft,
+    )
+
+
+_REQUEST_ARGS = frozenset(
+    {
+        "messages",
+        "model",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "user",
+        "extra_body",
+        "system",
+        "tenant",
+        "api_key",
+        "tags",
+        "cache",
+        "slo",
+        "region",
+        "tier",
+    }
+)
+
+
+class Client:
+    """The sync client: the same core as :class:`AsyncClient`, on a loop thread it owns.
+
+    Safe to share between threads, and usable inside a running event loop (a
+    notebook). ``close()`` (or ``with``) stops the thread and closes the backends.
+
+    Example::
+
+        with llmprod.Client() as client:
+            print(client.chat("hello").text)
+            for chunk in client.stream("Write a haiku"):
+                print(chunk.text, end="")
+    """
+
+    def __init__(self, deployments: Backend | Deployment | Sequence[Backend | Deployment] | None = None, **options: Any) -> None:
+        self._async = AsyncClient(deployments, **options)
+        self._runner = LoopThread()
+
+    def __repr__(self) -> str:
+        return f"Client([{', '.join(d.label for d in self._async.deployments)}])"
+
+    @property
+    def aio(self) -> AsyncClient:
+        """The async core, for code that has an event loop of its own."""
+        return self._async
+
+    @property
+    def hooks(self) -> list[Hook]:
+        return self._async.hooks
+
+    def chat(self, prompt: str | None = None, /, **kwargs: Any) -> ChatResponse:
+        """See :meth:`AsyncClient.chat`."""
+        return self._runner.run(self._async.chat(prompt, **kwargs))
+
+    def stream(self, prompt: str | None = None, /, **kwargs: Any) -> Iterator[ChatChunk]:
+        """See :meth:`AsyncClient.stream`; a plain iterator."""
+        # Validate now, in the caller's thread, so bad input raises at the call.
+        self._async._prepare(prompt, dict(kwargs))
+        return self._runner.iterate(self._async.stream(prompt, **kwargs))
+
+    def batch(
+        self, prompts: Sequence[str | Sequence[Mapping[str, Any]]], *, concurrency: int = 8, **kwargs: Any
+    ) -> list[ChatResponse | LLMProdError]:
+        """See :meth:`AsyncClient.batch`."""
+        return self._runner.run(self._async.batch(prompts, concurrency=concurrency, **kwargs))
+
+    def close(self) -> None:
+        if self._runner.running:
+            try:
+                self._runner.run(self._async.aclose())
+            finally:
+                self._runner.stop()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["AsyncClient", "CacheControl", "Client", "Message"]

@@ -1,0 +1,200 @@
+"""HTTP for every provider backend: the one place httpx is imported and its errors seen.
+
+- :class:`HttpPool` holds one pooled ``httpx.AsyncClient`` per backend, created lazily
+  in the loop that first uses it (a pool is bound to its loop).
+- :func:`map_http_errors` translates httpx's exceptions into llmprod's, most specific
+  first, at this one edge.
+- :func:`status_error` turns an HTTP error status and the provider's message into the
+  typed error; :func:`parse_retry_after` reads ``retry-after-ms`` and ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    ConnectError,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    MalformedResponseError,
+    NotFoundError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitedError,
+    ServerError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, else ``Retry-After`` (seconds or HTTP date).
+
+    Returns None when absent or unreadable; never negative, never inf or nan.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    raw_ms = lowered.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(value, 0.0)
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if parsed is None:
+            return None
+        value = parsed.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(value):
+        return None
+    return max(value, 0.0)
+
+
+_CONTEXT_HINTS = ("context_length_exceeded", "context length", "context window", "maximum context", "too many tokens")
+_POLICY_HINTS = ("content_policy", "content_filter", "content management policy", "safety")
+
+
+def status_error(
+    status: int,
+    message: str,
+    *,
+    deployment: str,
+    headers: Mapping[str, str] | None = None,
+    error_type: str | None = None,
+) -> ProviderError | RateLimitedError:
+    """The typed error for an HTTP error ``status`` (the provider's ``message`` kept)."""
+    retry_after = parse_retry_after(headers or {})
+    text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
+    hint = f"{error_type or ''} {message}".lower()
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "deployment": deployment,
+        "retry_after": retry_after,
+        "error_type": error_type,
+    }
+    if status == 429 and error_type != "insufficient_quota":
+        return RateLimitedError(text, source="provider", retry_after=retry_after, deployment=deployment, status=status)
+    if status in (401, 403):
+        return AuthenticationError(text, **kwargs)
+    if status == 404:
+        return NotFoundError(text, **kwargs)
+    if status == 408:
+        return ProviderTimeoutError(text, **kwargs)
+    if status in (400, 413, 422):
+        if any(h in hint for h in _CONTEXT_HINTS):
+            return ContextWindowExceededError(text, **kwargs)
+        if any(h in hint for h in _POLICY_HINTS):
+            return ContentPolicyError(text, **kwargs)
+        return BadRequestError(text, **kwargs)
+    if status >= 500 or status == 529:
+        return ServerError(text, **kwargs)
+    return ProviderError(text, retryable=status in RETRYABLE_STATUSES, **kwargs)
+
+
+@contextmanager
+def map_http_errors(deployment: str) -> Iterator[None]:
+    """Translate httpx's transport errors into llmprod's, keeping the cause."""
+    import httpx
+
+    try:
+        yield
+    except httpx.ConnectTimeout as exc:
+        raise ConnectError(f"connect timed out: {exc}", deployment=deployment) from exc
+    except httpx.ConnectError as exc:
+        raise ConnectError(f"could not connect: {exc}", deployment=deployment) from exc
+    except httpx.TimeoutException as exc:
+        raise ProviderTimeoutError(f"{type(exc).__name__}: {exc}", deployment=deployment) from exc
+    except httpx.DecodingError as exc:
+        raise MalformedResponseError(f"undecodable response body: {exc}", deployment=deployment) from exc
+    except httpx.TransportError as exc:
+        # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
+        raise ProviderConnectionError(f"connection broke: {type(exc).__name__}: {exc}", deployment=deployment) from exc
+
+
+class HttpPool:
+    """A lazily created, pooled ``httpx.AsyncClient``, rebuilt if the loop changes."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        connect_timeout: float = 5.0,
+        read_timeout: float | None = None,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.headers = dict(headers)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_connections = max_connections
+        self.transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop or self._client.is_closed:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=self.headers,
+                timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=self.max_connections, max_keepalive_connections=self.max_connections
+                ),
+                transport=self.transport,
+                follow_redirects=False,
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and not client.is_closed:
+            await client.aclose()
+
+
+async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
+    """Parse server-sent events: yields ``(event name or None, data)`` per event."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in lines:
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield event, "\n".join(data)
