@@ -11,92 +11,162 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._client import AsyncClient, Client
-from ._config import PII, Breaker, Budget, Cache, Guards, Hedge, RateLimit, Retry, Telemetry, Timeout
-from ._deployment import Deployment
-from ._events import (
-    AttemptFinished,
-    BreakerStateChanged,
-    BudgetAlert,
-    CacheLookup,
-    CallFinished,
-    CallStarted,
-    Event,
-    FallbackUsed,
-    Feedback,
-    GuardTriggered,
-    HedgeSent,
-    PIIRedacted,
-    RateLimitHit,
-    RetryScheduled,
-)
-from ._exceptions import (
-    AccessDeniedError,
-    AllBackendsFailedError,
-    AuthenticationError,
-    BadRequestError,
-    BudgetExceededError,
-    CircuitOpenError,
-    ConfigError,
-    ConnectError,
-    ContentPolicyError,
-    ContextWindowExceededError,
-    DeadlineExceededError,
-    InputRejectedError,
-    InvalidRequestError,
-    LLMProdError,
-    MalformedResponseError,
-    MissingDependencyError,
-    NotFoundError,
-    OutputRejectedError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderTimeoutError,
-    RateLimitedError,
-    ServerError,
-    StreamInterruptedError,
-)
-from ._models import (
-    AttemptRecord,
-    CacheControl,
-    ChatChunk,
-    ChatRequest,
-    ChatResponse,
-    Message,
-    RequestMetadata,
-    Usage,
-)
-from ._types import Backend, Hook
-
 if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+    from ._config import PII, Breaker, Budget, Cache, Guards, Hedge, RateLimit, Retry, Telemetry, Timeout
+    from ._deployment import Deployment
+    from ._events import (
+        AttemptFinished,
+        BreakerStateChanged,
+        BudgetAlert,
+        CacheLookup,
+        CallFinished,
+        CallStarted,
+        Event,
+        FallbackUsed,
+        Feedback,
+        GuardTriggered,
+        HedgeSent,
+        PIIRedacted,
+        RateLimitHit,
+        RetryScheduled,
+    )
+    from ._exceptions import (
+        AccessDeniedError,
+        AllBackendsFailedError,
+        AuthenticationError,
+        BadRequestError,
+        BudgetExceededError,
+        CircuitOpenError,
+        ConfigError,
+        ConnectError,
+        ContentPolicyError,
+        ContextWindowExceededError,
+        DeadlineExceededError,
+        InputRejectedError,
+        InvalidRequestError,
+        LLMProdError,
+        MalformedResponseError,
+        MissingDependencyError,
+        NotFoundError,
+        OutputRejectedError,
+        ProviderConnectionError,
+        ProviderError,
+        ProviderTimeoutError,
+        RateLimitedError,
+        ServerError,
+        StreamInterruptedError,
+    )
+    from ._models import (
+        AttemptRecord,
+        CacheControl,
+        ChatChunk,
+        ChatRequest,
+        ChatResponse,
+        Message,
+        RequestMetadata,
+        Usage,
+    )
+    from ._types import Backend, Hook
     from .backends.openai import OpenAICompatible
     from .backends.simulated import Latency, Simulated
 
 # Public name -> module that defines it, imported on first access.
 _LAZY = {
+    "AsyncClient": "llmprod._client",
+    "Client": "llmprod._client",
+    "PII": "llmprod._config",
+    "Breaker": "llmprod._config",
+    "Budget": "llmprod._config",
+    "Cache": "llmprod._config",
+    "Guards": "llmprod._config",
+    "Hedge": "llmprod._config",
+    "RateLimit": "llmprod._config",
+    "Retry": "llmprod._config",
+    "Telemetry": "llmprod._config",
+    "Timeout": "llmprod._config",
+    "Deployment": "llmprod._deployment",
+    "AttemptFinished": "llmprod._events",
+    "BreakerStateChanged": "llmprod._events",
+    "BudgetAlert": "llmprod._events",
+    "CacheLookup": "llmprod._events",
+    "CallFinished": "llmprod._events",
+    "CallStarted": "llmprod._events",
+    "Event": "llmprod._events",
+    "FallbackUsed": "llmprod._events",
+    "Feedback": "llmprod._events",
+    "GuardTriggered": "llmprod._events",
+    "HedgeSent": "llmprod._events",
+    "PIIRedacted": "llmprod._events",
+    "RateLimitHit": "llmprod._events",
+    "RetryScheduled": "llmprod._events",
+    "AccessDeniedError": "llmprod._exceptions",
+    "AllBackendsFailedError": "llmprod._exceptions",
+    "AuthenticationError": "llmprod._exceptions",
+    "BadRequestError": "llmprod._exceptions",
+    "BudgetExceededError": "llmprod._exceptions",
+    "CircuitOpenError": "llmprod._exceptions",
+    "ConfigError": "llmprod._exceptions",
+    "ConnectError": "llmprod._exceptions",
+    "ContentPolicyError": "llmprod._exceptions",
+    "ContextWindowExceededError": "llmprod._exceptions",
+    "DeadlineExceededError": "llmprod._exceptions",
+    "InputRejectedError": "llmprod._exceptions",
+    "InvalidRequestError": "llmprod._exceptions",
+    "LLMProdError": "llmprod._exceptions",
+    "MalformedResponseError": "llmprod._exceptions",
+    "MissingDependencyError": "llmprod._exceptions",
+    "NotFoundError": "llmprod._exceptions",
+    "OutputRejectedError": "llmprod._exceptions",
+    "ProviderConnectionError": "llmprod._exceptions",
+    "ProviderError": "llmprod._exceptions",
+    "ProviderTimeoutError": "llmprod._exceptions",
+    "RateLimitedError": "llmprod._exceptions",
+    "ServerError": "llmprod._exceptions",
+    "StreamInterruptedError": "llmprod._exceptions",
+    "AttemptRecord": "llmprod._models",
+    "CacheControl": "llmprod._models",
+    "ChatChunk": "llmprod._models",
+    "ChatRequest": "llmprod._models",
+    "ChatResponse": "llmprod._models",
+    "Message": "llmprod._models",
+    "RequestMetadata": "llmprod._models",
+    "Usage": "llmprod._models",
+    "Backend": "llmprod._types",
+    "Hook": "llmprod._types",
     "OpenAICompatible": "llmprod.backends.openai",
     "Simulated": "llmprod.backends.simulated",
     "Latency": "llmprod.backends.simulated",
 }
 
 
+_SUBMODULES = frozenset({"pii", "telemetry", "testing", "backends", "layers"})
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+
     if name == "__version__":
         from importlib.metadata import version
 
         return version("llmprod")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"llmprod.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'llmprod' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
+    if isinstance(value, type) and value.__module__.startswith("llmprod._"):
+        value.__module__ = "llmprod"
     globals()[name] = value
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_SUBMODULES])
+
+
 __all__ = [
-    "PII",
     "AccessDeniedError",
     "AllBackendsFailedError",
     "AsyncClient",
@@ -144,6 +214,7 @@ __all__ = [
     "NotFoundError",
     "OpenAICompatible",
     "OutputRejectedError",
+    "PII",
     "PIIRedacted",
     "ProviderConnectionError",
     "ProviderError",
@@ -161,8 +232,3 @@ __all__ = [
     "Timeout",
     "Usage",
 ]
-
-for _name in __all__:
-    _obj = globals().get(_name)
-    if isinstance(_obj, type) and _obj.__module__.startswith("llmprod._"):
-        _obj.__module__ = "llmprod"

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ._config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
@@ -85,6 +86,17 @@ class AsyncClient:
     def __repr__(self) -> str:
         names = ", ".join(d.label for d in self.deployments)
         return f"{type(self).__name__}([{names}])"
+
+    @classmethod
+    def from_config(cls, source: str | Path | Mapping[str, Any], **overrides: Any) -> AsyncClient:
+        """Build a client from a TOML/YAML file or a dict (see the configuration docs).
+
+        ``overrides`` are client keyword arguments that win over the file (hooks, fallback).
+        """
+        from ._config_file import load_config
+
+        spec = load_config(source)
+        return cls(spec.deployments, **{**spec.options, **overrides})
 
     @property
     def hooks(self) -> list[Hook]:
@@ -333,6 +345,14 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client([{', '.join(d.label for d in self._async.deployments)}])"
+
+    @classmethod
+    def from_config(cls, source: str | Path | Mapping[str, Any], **overrides: Any) -> Client:
+        """See :meth:`AsyncClient.from_config`."""
+        from ._config_file import load_config
+
+        spec = load_config(source)
+        return cls(spec.deployments, **{**spec.options, **overrides})
 
     @property
     def aio(self) -> AsyncClient:

@@ -106,6 +106,9 @@ class Cache:
     Requests that are not deterministic (temperature > 0 and no seed) are not
     cached unless ``cache_nondeterministic`` is True. ``stale_ttl`` keeps expired
     entries that long to serve (marked ``stale``) when every backend fails.
+    With ``redis_url`` the entries live in Redis (the ``redis`` extra), shared by
+    every process; ``redis_timeout`` bounds each Redis command, and a Redis that is
+    down or slow makes the cache a miss, never a failed call.
     """
 
     ttl: float = 3600.0
@@ -115,11 +118,13 @@ class Cache:
     coalesce: bool = True
     cache_nondeterministic: bool = False
     redis_url: str | None = field(default=None, repr=False)
+    redis_timeout: float = 0.25
     namespace: str = "llmprod"
 
     def __post_init__(self) -> None:
         _positive("cache.ttl", self.ttl)
         _positive("cache.stale_ttl", self.stale_ttl, allow_zero=True)
+        _positive("cache.redis_timeout", self.redis_timeout)
         if self.max_entries < 1:
             raise ConfigError(f"must be >= 1, got {self.max_entries!r}", path="cache.max_entries")
         if self.max_bytes < 1:

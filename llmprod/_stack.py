@@ -62,7 +62,29 @@ def build_deployment(deployment: Deployment, config: StackConfig, emit: Emit) ->
 
 
 def build_stack(deployments: Sequence[Deployment], config: StackConfig, emit: Emit) -> Backend:
+    from .layers.cost import CostLayer
     from .layers.fallback import FallbackLayer
 
     root: Backend = FallbackLayer([build_deployment(d, config, emit) for d in deployments], emit)
+    root = CostLayer(root, config.budget, emit, deployments=deployments)
+    if config.cache is not None:
+        from .layers.cache import CacheLayer
+
+        root = CacheLayer(root, config.cache, emit)
+    if config.pii is not None:
+        from .layers.pii import PIILayer
+
+        root = PIILayer(root, config.pii, emit)
+    if config.rate_limit is not None:
+        from .layers.ratelimit import RateLimitLayer
+
+        root = RateLimitLayer(root, config.rate_limit, emit)
+    if config.guards is not None:
+        from .layers.guards import GuardsLayer
+
+        root = GuardsLayer(root, config.guards, emit)
+    if config.telemetry.enabled:
+        from .layers.telemetry import TelemetryLayer
+
+        root = TelemetryLayer(root, config.telemetry, emit)
     return root

@@ -1,0 +1,107 @@
+"""JSON-over-HTTP plumbing shared by the native provider backends (Anthropic, Cohere).
+
+Each backend brings its own request and response shapes and an ``ErrorReader`` that
+pulls the provider's message and error type out of an error body; this module does
+the POST, the status check, the JSON decoding and the server-sent-event loop, with
+httpx's errors translated by :func:`map_http_errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .._exceptions import MalformedResponseError, ProviderError, RateLimitedError
+from ._http import HttpPool, iter_sse, map_http_errors, status_error
+
+# (status, decoded JSON body or None, raw text) -> (message, error type)
+ErrorReader = Callable[[int, Any, str], tuple[str, str | None]]
+
+_MAX_ERROR_TEXT = 500
+
+
+def decode_json(text: str, *, deployment: str, what: str = "response body") -> Any:
+    """``json.loads``, with a clear :class:`MalformedResponseError` for bad input."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise MalformedResponseError(f"{what} is not JSON: {text[:80]!r}", deployment=deployment) from exc
+
+
+def expect_object(value: Any, *, deployment: str, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise MalformedResponseError(f"{what} is not a JSON object", deployment=deployment)
+    return value
+
+
+def error_from_response(
+    status: int,
+    text: str,
+    headers: Mapping[str, str],
+    *,
+    deployment: str,
+    read_error: ErrorReader,
+) -> ProviderError | RateLimitedError:
+    """The typed error for an HTTP error answer, with the provider's own message."""
+    try:
+        body: Any = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    message, error_type = read_error(status, body, text)
+    return status_error(
+        status, message[:_MAX_ERROR_TEXT], deployment=deployment, headers=headers, error_type=error_type
+    )
+
+
+async def post_json(
+    pool: HttpPool,
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    deployment: str,
+    read_error: ErrorReader,
+) -> Mapping[str, Any]:
+    """POST ``body``; return the decoded JSON object, or raise the typed error."""
+    with map_http_errors(deployment):
+        response = await pool.get().post(path, json=body)
+        text = response.text
+    if response.status_code >= 400:
+        raise error_from_response(
+            response.status_code, text, response.headers, deployment=deployment, read_error=read_error
+        )
+    return expect_object(decode_json(text, deployment=deployment), deployment=deployment, what="response body")
+
+
+@asynccontextmanager
+async def open_sse(
+    pool: HttpPool,
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    deployment: str,
+    read_error: ErrorReader,
+) -> AsyncIterator[AsyncIterator[tuple[str | None, Mapping[str, Any]]]]:
+    """POST ``body`` and yield its event stream: ``(event name, decoded data)`` pairs.
+
+    An error status raises before the stream opens; a data line that is not a JSON
+    object raises :class:`MalformedResponseError`. Transport errors are translated
+    for the whole life of the stream.
+    """
+    with map_http_errors(deployment):
+        async with pool.get().stream("POST", path, json=body) as response:
+            if response.status_code >= 400:
+                text = (await response.aread()).decode("utf-8", "replace")
+                raise error_from_response(
+                    response.status_code, text, response.headers, deployment=deployment, read_error=read_error
+                )
+
+            async def events() -> AsyncIterator[tuple[str | None, Mapping[str, Any]]]:
+                async for event, data in iter_sse(response.aiter_lines()):
+                    if data.strip() == "[DONE]":
+                        continue
+                    decoded = decode_json(data, deployment=deployment, what="stream event")
+                    yield event, expect_object(decoded, deployment=deployment, what="stream event")
+
+            yield events()

@@ -1,0 +1,159 @@
+"""Retry: another attempt after a retryable failure, with capped exponential backoff.
+
+The decisions are pure functions (:func:`should_retry`, :func:`backoff`,
+:func:`retry_wait`); tenacity's ``AsyncRetrying`` drives them. Waits honour the
+provider's ``Retry-After`` and never pass the call's deadline: when the next wait
+would, the layer gives up at once with the last error (a 429 stays a
+``RateLimitedError`` carrying its ``retry_after``). An open breaker is never retried.
+A stream is retried only until its first chunk has been yielded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from tenacity import AsyncRetrying, RetryCallState
+
+from .._config import Retry
+from .._deadline import time_left
+from .._events import RetryScheduled
+from .._exceptions import CircuitOpenError, is_retryable
+from .._models import ChatChunk, ChatRequest, ChatResponse
+from .._types import Backend, Emit
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def should_retry(exc: BaseException) -> bool:
+    """Whether ``exc`` may succeed on another attempt (never for an open breaker)."""
+    return not isinstance(exc, CircuitOpenError) and is_retryable(exc)
+
+
+def backoff(attempt: int, config: Retry, rand: float) -> float:
+    """The wait after failed attempt ``attempt`` (1-based): exponential, jittered, capped.
+
+    ``rand`` in [0, 1) spreads the wait by ``config.jitter`` either side of the base.
+    """
+    base = min(config.maximum, config.initial * config.exp_base ** (attempt - 1))
+    return min(config.maximum, base * (1 + config.jitter * (2 * rand - 1)))
+
+
+def retry_wait(exc: BaseException, attempt: int, config: Retry, *, left: float | None, rand: float) -> float | None:
+    """Seconds to wait before the next attempt, or None to give up with ``exc``.
+
+    ``left`` is the time before the deadline (None: unbounded). A provider's
+    ``retry_after`` replaces the backoff, so the retry comes no earlier than asked.
+    """
+    if attempt >= config.attempts or not should_retry(exc):
+        return None
+    asked = getattr(exc, "retry_after", None)
+    if isinstance(asked, int | float):
+        if asked > config.max_retry_after:
+            return None
+        wait = float(asked)
+    else:
+        wait = backoff(attempt, config, rand)
+    if left is not None and wait >= left:
+        return None
+    return wait
+
+
+class _Plan:
+    """One call's retry decisions, shared by tenacity's ``retry`` and ``wait`` hooks."""
+
+    def __init__(self, layer: RetryLayer, request: ChatRequest) -> None:
+        self.layer = layer
+        self.request = request
+        self.wait = 0.0
+
+    def retry(self, state: RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        assert exc is not None
+        config = self.layer.config
+        wait = retry_wait(exc, state.attempt_number, config, left=time_left(self.request), rand=self.layer.rand())
+        if wait is None:
+            return False
+        self.wait = wait
+        trace = self.request.trace
+        self.layer.emit(
+            RetryScheduled(
+                trace.call_id if trace else None,
+                deployment=self.layer.deployment,
+                attempt=state.attempt_number,
+                delay=wait,
+                error=type(exc).__name__,
+            )
+        )
+        return True
+
+    def next_wait(self, state: RetryCallState) -> float:
+        return self.wait
+
+    def retrying(self) -> AsyncRetrying:
+        # A fresh AsyncRetrying per call: tenacity keeps per-call state on the object.
+        return AsyncRetrying(sleep=self.layer.sleep, retry=self.retry, wait=self.next_wait, reraise=True)
+
+
+class RetryLayer:
+    """Retries the deployment below it (its balancer or its single replica)."""
+
+    def __init__(
+        self,
+        inner: Backend,
+        config: Retry,
+        emit: Emit,
+        *,
+        deployment: str,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.inner = inner
+        self.config = config
+        self.emit = emit
+        self.deployment = deployment
+        self.sleep = sleep
+        self.rand = rand
+        self.name = inner.name
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        response: ChatResponse = await _Plan(self, request).retrying()(self.inner.complete, request)
+        return response
+
+    async def _open(self, request: ChatRequest) -> tuple[ChatChunk | None, AsyncIterator[ChatChunk]]:
+        """Start a stream and wait for its first chunk (None: the stream was empty)."""
+        stream = self.inner.stream(request)
+        try:
+            return await anext(stream), stream
+        except StopAsyncIteration:
+            return None, stream
+        except BaseException:
+            await _close(stream)
+            raise
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        opened: tuple[ChatChunk | None, AsyncIterator[ChatChunk]] = await _Plan(self, request).retrying()(
+            self._open, request
+        )
+        first, stream = opened
+        try:
+            if first is None:
+                return
+            yield first
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await _close(stream)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _close(stream: AsyncIterator[ChatChunk]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

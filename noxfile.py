@@ -1,0 +1,68 @@
+"""Sessions: tests (all extras / no extras), lint, typecheck, examples, docs, bench.
+
+    nox -s tests          # both test sessions
+    nox -s lint typecheck
+    nox -s bench          # prints figures; not run in CI
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs"]
+
+ROOT = Path(__file__).parent
+TIKTOKEN = ROOT.parent / "shared" / "tiktoken"
+ENV = {"TIKTOKEN_CACHE_DIR": str(TIKTOKEN)} if TIKTOKEN.is_dir() and "TIKTOKEN_CACHE_DIR" not in os.environ else {}
+
+
+@nox.session(name="tests")
+@nox.parametrize("extras", ["all", "none"])
+def tests(session: nox.Session, extras: str) -> None:
+    """The test suite, with every optional extra installed, and with none."""
+    spec = ".[test,all]" if extras == "all" else ".[test]"
+    session.install("-e", spec)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=ENV)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "llmprod", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "llmprod", "tests", "examples", "bench", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test,all]", "mypy>=1.10", "types-cachetools", "types-redis", "types-PyYAML")
+    session.run("mypy", "--strict", "llmprod", "tests/typing/api.py")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example script (they use the simulated provider or the fault server)."""
+    session.install("-e", ".[all]")
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        session.run("python", str(script), env=ENV)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    session.install("-e", ".[all]", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: print tables of figures (not timed asserts), and write JSON to bench-results/."""
+    session.install("-e", ".[all]")
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    scripts = session.posargs or [str(p) for p in sorted((ROOT / "bench").glob("*.py")) if not p.name.startswith("_")]
+    for script in scripts:
+        session.run("python", script, env={**ENV, "LLMPROD_BENCH_OUT": str(out)})
