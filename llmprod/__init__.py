@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._access import AccessPolicy, ApiKey
     from ._client import AsyncClient, Client
     from ._config import PII, Breaker, Budget, Cache, Guards, Hedge, RateLimit, Retry, Telemetry, Timeout
+    from ._cost_report import CostReport
     from ._deployment import Deployment
     from ._events import (
         AttemptFinished,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
         ServerError,
         StreamInterruptedError,
     )
+    from ._ledger import Ledger, RedisLedger
     from ._models import (
         AttemptRecord,
         CacheControl,
@@ -67,13 +70,23 @@ if TYPE_CHECKING:
         RequestMetadata,
         Usage,
     )
+    from ._pricing import Price, prices
+    from ._routing import Router
     from ._types import Backend, Hook
+    from ._wrap import wrap
+    from .backends.anthropic import Anthropic
+    from .backends.cohere import Cohere
     from .backends.openai import OpenAICompatible
     from .backends.simulated import Latency, Simulated
+    from .backends.vllm import VLLM
 
 # Public name -> module that defines it, imported on first access.
 _LAZY = {
+    "AccessPolicy": "llmprod._access",
+    "ApiKey": "llmprod._access",
     "AsyncClient": "llmprod._client",
+    "Router": "llmprod._routing",
+    "wrap": "llmprod._wrap",
     "Client": "llmprod._client",
     "PII": "llmprod._config",
     "Breaker": "llmprod._config",
@@ -135,8 +148,16 @@ _LAZY = {
     "Backend": "llmprod._types",
     "Hook": "llmprod._types",
     "OpenAICompatible": "llmprod.backends.openai",
+    "Anthropic": "llmprod.backends.anthropic",
+    "Cohere": "llmprod.backends.cohere",
+    "VLLM": "llmprod.backends.vllm",
     "Simulated": "llmprod.backends.simulated",
     "Latency": "llmprod.backends.simulated",
+    "CostReport": "llmprod._cost_report",
+    "Ledger": "llmprod._ledger",
+    "RedisLedger": "llmprod._ledger",
+    "Price": "llmprod._pricing",
+    "prices": "llmprod._pricing",
 }
 
 
@@ -168,7 +189,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AccessDeniedError",
+    "AccessPolicy",
     "AllBackendsFailedError",
+    "Anthropic",
+    "ApiKey",
     "AsyncClient",
     "AttemptFinished",
     "AttemptRecord",
@@ -190,10 +214,12 @@ __all__ = [
     "ChatResponse",
     "CircuitOpenError",
     "Client",
+    "Cohere",
     "ConfigError",
     "ConnectError",
     "ContentPolicyError",
     "ContextWindowExceededError",
+    "CostReport",
     "DeadlineExceededError",
     "Deployment",
     "Event",
@@ -208,6 +234,7 @@ __all__ = [
     "InvalidRequestError",
     "LLMProdError",
     "Latency",
+    "Ledger",
     "MalformedResponseError",
     "Message",
     "MissingDependencyError",
@@ -216,19 +243,25 @@ __all__ = [
     "OutputRejectedError",
     "PII",
     "PIIRedacted",
+    "Price",
     "ProviderConnectionError",
     "ProviderError",
     "ProviderTimeoutError",
     "RateLimit",
     "RateLimitHit",
     "RateLimitedError",
+    "RedisLedger",
     "RequestMetadata",
     "Retry",
     "RetryScheduled",
+    "Router",
     "ServerError",
     "Simulated",
     "StreamInterruptedError",
     "Telemetry",
     "Timeout",
     "Usage",
+    "VLLM",
+    "prices",
+    "wrap",
 ]

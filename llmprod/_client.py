@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ._access import AccessPolicy
 from ._config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
+from ._cost_report import CostReport
 from ._deployment import Deployment, as_deployment
-from ._events import CallFinished, CallStarted, Emitter
+from ._events import CallFinished, CallStarted, Emitter, Feedback
 from ._exceptions import (
     DeadlineExceededError,
     InvalidRequestError,
     LLMProdError,
+    OutputRejectedError,
     StreamInterruptedError,
 )
+from ._ledger import Ledger
 from ._models import CacheControl, CallTrace, ChatChunk, ChatRequest, ChatResponse, Message, Usage, new_id
 from ._request import build_request
+from ._routing import SLO_TARGETS, Router
 from ._runner import LoopThread
 from ._stack import StackConfig, build_stack
+from ._stats import Stats, StatsHook
 from ._types import Backend, Hook
 
 FallbackFunction = Callable[[ChatRequest, BaseException], "ChatResponse | str | Awaitable[ChatResponse | str]"]
@@ -52,7 +59,9 @@ class AsyncClient:
         budget: Budget | None = None,
         guards: Guards | None = None,
         rate_limit: RateLimit | None = None,
+        access: AccessPolicy | None = None,
         telemetry: Telemetry | bool = True,
+        router: Router | None = None,
         hooks: Sequence[Hook] = (),
         fallback: FallbackFunction | None = None,
     ) -> None:
@@ -76,10 +85,23 @@ class AsyncClient:
             budget=budget,
             guards=guards,
             rate_limit=rate_limit,
+            access=access,
             telemetry=telemetry,
+            router=router,
         )
-        self._emit = Emitter(hooks)
+        self._stats = StatsHook(window=telemetry.stats_window)
+        defaults: list[Hook] = [self._stats]
+        if telemetry.enabled:
+            from .telemetry import default_hooks
+
+            defaults += default_hooks(telemetry, self.deployments)
+        given = [h for h in hooks if isinstance(h, Ledger)]
+        self.ledger: Ledger = given[0] if given else Ledger()
+        if not given:
+            defaults.append(self.ledger)
+        self._emit = Emitter([*defaults, *hooks])
         self._fallback = fallback
+        self._slo_targets = router.slo_targets if router is not None else SLO_TARGETS
         self._root = build_stack(self.deployments, self.config, self._emit)
         self._closed = False
 
@@ -111,7 +133,15 @@ class AsyncClient:
         request = build_request(prompt, **known, unknown=kwargs)
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
             raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
-        total = float(timeout) if timeout is not None else self.config.timeout.total
+        slo = request.metadata.slo
+        if slo is not None and slo not in self._slo_targets:
+            raise InvalidRequestError(f"unknown SLO class {slo!r}; expected one of {sorted(self._slo_targets)}", field="slo")
+        if timeout is not None:
+            total = float(timeout)
+        elif slo is not None:
+            total = self._slo_targets[slo]
+        else:
+            total = self.config.timeout.total
         metadata = replace(request.metadata, deadline=time.monotonic() + total)
         return replace(request, metadata=metadata, trace=CallTrace())
 
@@ -188,7 +218,8 @@ class AsyncClient:
 
         The last chunk carries ``finish_reason``, ``usage`` and the assembled
         ``response``. Retries and fallbacks act only before the first chunk; a failure
-        after it raises :class:`StreamInterruptedError` with the text received so far.
+        after it raises :class:`StreamInterruptedError` with the text received so far
+        (an output guard's block raises :class:`OutputRejectedError`).
         """
         request = self._prepare(prompt, kwargs)
         trace = request.trace
@@ -220,7 +251,8 @@ class AsyncClient:
             raise
         except BaseException as exc:
             self._failed(request, exc, stream=True)
-            if received and isinstance(exc, Exception) and not isinstance(exc, StreamInterruptedError):
+            passes = StreamInterruptedError | OutputRejectedError  # a guard's block is a verdict, not a break
+            if received and isinstance(exc, Exception) and not isinstance(exc, passes):
                 raise StreamInterruptedError(
                     f"stream broke after {len(received)} chunks: {type(exc).__name__}",
                     partial_text="".join(received),
@@ -231,18 +263,27 @@ class AsyncClient:
             await stream.aclose()  # type: ignore[attr-defined]
 
     async def batch(
-        self, prompts: Sequence[str | Sequence[Mapping[str, Any]]], *, concurrency: int = 8, **kwargs: Any
+        self,
+        prompts: Sequence[str | Sequence[Mapping[str, Any]]],
+        *,
+        concurrency: int = 8,
+        progress: bool | Callable[[int, int], None] = False,
+        **kwargs: Any,
     ) -> list[ChatResponse | LLMProdError]:
         """Answer many prompts, at most ``concurrency`` at a time, in order.
 
         A prompt is a string or a list of messages. A failed item's place holds its
-        error instead of failing the whole batch.
+        error instead of failing the whole batch. ``progress=True`` shows a progress bar
+        (tqdm's when installed, in notebooks too); a callable receives ``(done, total)``.
         """
-        if concurrency < 1:
-            raise InvalidRequestError(f"must be >= 1, got {concurrency!r}", field="concurrency")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidRequestError(f"must be an integer >= 1, got {concurrency!r}", field="concurrency")
         gate = asyncio.Semaphore(concurrency)
+        report = _progress_reporter(progress, len(prompts))
+        done = 0
 
         async def one(item: str | Sequence[Mapping[str, Any]]) -> ChatResponse | LLMProdError:
+            nonlocal done
             async with gate:
                 try:
                     if isinstance(item, str):
@@ -250,8 +291,33 @@ class AsyncClient:
                     return await self.chat(messages=item, **kwargs)
                 except LLMProdError as exc:
                     return exc
+                finally:
+                    done += 1
+                    report(done, len(prompts))
 
-        return list(await asyncio.gather(*(one(p) for p in prompts)))
+        try:
+            return list(await asyncio.gather(*(one(p) for p in prompts)))
+        finally:
+            close = getattr(report, "close", None)
+            if close is not None:
+                close()
+
+    def stats(self) -> Stats:
+        """p50/p95/p99 latency and TTFT, requests and tokens per second, error rate,
+        cache hit rate and $ per 1K requests, overall and by model and deployment,
+        over the last ``Telemetry.stats_window`` seconds."""
+        return self._stats.stats()
+
+    def costs(self) -> CostReport:
+        """The spend ledger: cost, tokens, $ per 1K requests and $ per 1M tokens, and
+        what the cache saved, overall and by model, deployment, tenant and tag."""
+        return self.ledger.report()
+
+    def feedback(self, response_id: str, *, score: float | None = None, label: str | None = None) -> None:
+        """Record a user's verdict on an answer (``score``, and/or a ``label`` such as
+        ``"hallucination"``): it reaches the hooks as a :class:`Feedback` event (metrics,
+        a span linked to the call's span, ``stats().counts``)."""
+        self._emit(_feedback(response_id, score, label))
 
     async def aclose(self) -> None:
         """Close every backend (connections, engines). The client is unusable after."""
@@ -265,6 +331,61 @@ class AsyncClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _feedback(response_id: str, score: float | None, label: str | None) -> Feedback:
+    if not isinstance(response_id, str) or not response_id:
+        raise InvalidRequestError(f"must be a response id, got {response_id!r}", field="response_id")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float) or score != score):
+        raise InvalidRequestError(f"must be a number, got {score!r}", field="score")
+    if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 64):
+        raise InvalidRequestError("must be a string of 1 to 64 characters", field="label")
+    if score is None and label is None:
+        raise InvalidRequestError("give a score, a label, or both", field="score")
+    return Feedback(response_id, None if score is None else float(score), label)
+
+
+async def _emit_on_loop(emit: Emitter, event: Feedback) -> None:
+    emit(event)
+
+
+class _TextProgress:
+    """A one-line progress bar on stderr, for when tqdm is not installed."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def __call__(self, done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+class _TqdmProgress:
+    def __init__(self, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc="llmprod batch")
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress_reporter(progress: bool | Callable[[int, int], None], total: int) -> Callable[[int, int], None]:
+    if callable(progress):
+        return progress
+    if not progress:
+        return lambda done, total: None
+    try:
+        return _TqdmProgress(total)
+    except ImportError:
+        return _TextProgress(total)
 
 
 def _backstop(request: ChatRequest, grace: float) -> float:
@@ -374,10 +495,27 @@ class Client:
         return self._runner.iterate(self._async.stream(prompt, **kwargs))
 
     def batch(
-        self, prompts: Sequence[str | Sequence[Mapping[str, Any]]], *, concurrency: int = 8, **kwargs: Any
+        self,
+        prompts: Sequence[str | Sequence[Mapping[str, Any]]],
+        *,
+        concurrency: int = 8,
+        progress: bool | Callable[[int, int], None] = False,
+        **kwargs: Any,
     ) -> list[ChatResponse | LLMProdError]:
         """See :meth:`AsyncClient.batch`."""
-        return self._runner.run(self._async.batch(prompts, concurrency=concurrency, **kwargs))
+        return self._runner.run(self._async.batch(prompts, concurrency=concurrency, progress=progress, **kwargs))
+
+    def stats(self) -> Stats:
+        """See :meth:`AsyncClient.stats`."""
+        return self._async.stats()
+
+    def costs(self) -> CostReport:
+        """See :meth:`AsyncClient.costs`."""
+        return self._async.costs()
+
+    def feedback(self, response_id: str, *, score: float | None = None, label: str | None = None) -> None:
+        """See :meth:`AsyncClient.feedback`; the hooks run on the client's loop thread."""
+        self._runner.run(_emit_on_loop(self._async._emit, _feedback(response_id, score, label)))
 
     def close(self) -> None:
         if self._runner.running:

@@ -198,6 +198,10 @@ class RateLimit:
     def __post_init__(self) -> None:
         _positive("rate_limit.requests_per_minute", self.requests_per_minute)
         _positive("rate_limit.tokens_per_minute", self.tokens_per_minute)
+        if self.per not in ("api_key", "tenant", "client"):
+            raise ConfigError(f"must be 'api_key', 'tenant' or 'client', got {self.per!r}", path="rate_limit.per")
+        if self.on_limit not in ("wait", "reject"):
+            raise ConfigError(f"must be 'wait' or 'reject', got {self.on_limit!r}", path="rate_limit.on_limit")
 
 
 GuardAction = Literal["block", "flag", "replace"]
@@ -222,6 +226,18 @@ class Guards:
     output_action: GuardAction = "block"
     output_replacement: str = "[removed by output guard]"
     blocklist: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("max_prompt_tokens", "max_messages", "max_chars"):
+            _positive(f"guards.{name}", getattr(self, name))
+        if self.injection not in ("block", "flag", "off"):
+            raise ConfigError(f"must be 'block', 'flag' or 'off', got {self.injection!r}", path="guards.injection")
+        if not 0 < self.injection_threshold <= 1:
+            raise ConfigError(f"must be within (0, 1], got {self.injection_threshold!r}", path="guards.injection_threshold")
+        if self.output_action not in ("block", "flag", "replace"):
+            raise ConfigError(f"must be 'block', 'flag' or 'replace', got {self.output_action!r}", path="guards.output_action")
+        if isinstance(self.blocklist, str):
+            raise ConfigError("must be a list of terms, not one string", path="guards.blocklist")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

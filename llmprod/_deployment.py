@@ -16,6 +16,10 @@ class Deployment:
 
     A client's list of deployments is a fallback chain; a bare backend in that list
     is a deployment of one replica. ``region`` and ``tier`` are read by the router.
+
+    A self-hosted deployment declares what its GPUs cost: ``gpu_hourly_usd`` per GPU
+    and ``gpus``; its calls are then priced by their share of the GPUs' busy time
+    (see ``docs/cost.md``) instead of per-token API prices.
     """
 
     replicas: Sequence[Backend]
@@ -25,8 +29,14 @@ class Deployment:
     hedge: Hedge | None = None
     region: str | None = None
     tier: str | None = None
+    gpu_hourly_usd: float | None = None
+    gpus: int = 1
 
     def __post_init__(self) -> None:
+        if self.gpu_hourly_usd is not None and (isinstance(self.gpu_hourly_usd, bool) or self.gpu_hourly_usd < 0):
+            raise ConfigError(f"must be >= 0, got {self.gpu_hourly_usd!r}", path="deployment.gpu_hourly_usd")
+        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 1:
+            raise ConfigError(f"must be an integer >= 1, got {self.gpus!r}", path="deployment.gpus")
         if not self.replicas:
             raise ConfigError("needs at least one replica", path="deployment.replicas")
         if self.weights is not None and len(self.weights) != len(self.replicas):

@@ -2,8 +2,8 @@
 
 Outer to inner (see DESIGN.md)::
 
-    telemetry > guards > rate limit > PII > cache > budget > router > fallback
-        > [per deployment] retry > balance > [per replica] attempt > breaker > provider
+    telemetry > access > guards > rate limit > PII > cache > output guard > budget > router
+        > fallback > [per deployment] retry > balance > [per replica] breaker > attempt > provider
 
 ``build_stack`` builds it inside out. Optional layers are left out when not
 configured; each layer module is imported only when used, so a dependency that only
@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ._access import AccessPolicy
 from ._config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
 from ._deployment import Deployment
+from ._routing import Router
 from ._types import Backend, Emit
 
 
@@ -30,18 +32,23 @@ class StackConfig:
     budget: Budget | None = None
     guards: Guards | None = None
     rate_limit: RateLimit | None = None
+    access: AccessPolicy | None = None
     telemetry: Telemetry = field(default_factory=Telemetry)
+    router: Router | None = None
 
 
 def build_replica(replica: Backend, deployment: str, config: StackConfig, emit: Emit) -> Backend:
     from .layers.timeout import AttemptLayer
 
-    inner = replica
+    # The breaker wraps the attempt: it must see an attempt timeout as a
+    # ProviderTimeoutError (a failure), not as the CancelledError asyncio.timeout
+    # throws inside it, which it cannot tell from a hedge's loser (neutral).
+    inner: Backend = AttemptLayer(replica, config.timeout, emit, deployment=deployment)
     if config.breaker is not None:
         from .layers.breaker import BreakerLayer
 
         inner = BreakerLayer(inner, config.breaker, emit, deployment=deployment)
-    return AttemptLayer(inner, config.timeout, emit, deployment=deployment)
+    return inner
 
 
 def build_deployment(deployment: Deployment, config: StackConfig, emit: Emit) -> Backend:
@@ -65,8 +72,19 @@ def build_stack(deployments: Sequence[Deployment], config: StackConfig, emit: Em
     from .layers.cost import CostLayer
     from .layers.fallback import FallbackLayer
 
-    root: Backend = FallbackLayer([build_deployment(d, config, emit) for d in deployments], emit)
+    root: Backend
+    if config.router is not None:
+        from .layers.router import RouterLayer
+
+        root = RouterLayer([(d, build_deployment(d, config, emit)) for d in deployments], config.router, emit)
+    else:
+        root = FallbackLayer([build_deployment(d, config, emit) for d in deployments], emit)
     root = CostLayer(root, config.budget, emit, deployments=deployments)
+    if config.guards is not None and (config.guards.output_classifiers or config.guards.blocklist):
+        from .layers.output_guard import OutputGuardLayer
+
+        # Below the cache: a blocked or replaced answer never reaches it, so is never stored.
+        root = OutputGuardLayer(root, config.guards, emit)
     if config.cache is not None:
         from .layers.cache import CacheLayer
 
@@ -82,9 +100,13 @@ def build_stack(deployments: Sequence[Deployment], config: StackConfig, emit: Em
     if config.guards is not None:
         from .layers.guards import GuardsLayer
 
-        root = GuardsLayer(root, config.guards, emit)
+        root = GuardsLayer(root, config.guards, emit, output=False)
+    if config.access is not None:
+        from .layers.access import AccessLayer
+
+        root = AccessLayer(root, config.access, emit)
     if config.telemetry.enabled:
         from .layers.telemetry import TelemetryLayer
 
-        root = TelemetryLayer(root, config.telemetry, emit)
+        root = TelemetryLayer(root, config.telemetry, emit, deployments=deployments)
     return root

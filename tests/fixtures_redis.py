@@ -7,6 +7,7 @@ Usage::
         ...
         redis_server.kill()     # Redis dies mid-run
         redis_server.restart()  # and comes back on the same port, empty
+        redis_server.pause()    # Redis hangs (SIGSTOP) until redis_server.resume()
 
 The server runs without persistence (``--save "" --appendonly no``) in a temporary directory.
 The test is skipped, with the reason, only when the ``redis-server`` binary is missing.
@@ -14,7 +15,9 @@ The test is skipped, with the reason, only when the ``redis-server`` binary is m
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -99,9 +102,19 @@ class RedisServer:
         """Kill the server at once (SIGKILL), as a crash would; the port is kept for restart()."""
         if self._proc is not None:
             if self._proc.poll() is None:
-                self._proc.kill()
+                self._proc.kill()  # SIGKILL works on a paused process too
             self._proc.wait(timeout=10)
             self._proc = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections hang, as with a Redis that is too slow."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server go on (SIGCONT)."""
+        if self._proc is not None:
+            os.kill(self._proc.pid, signal.SIGCONT)
 
     def restart(self) -> None:
         """Start again on the same port; the data is gone (no persistence)."""

@@ -71,7 +71,15 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return max(value, 0.0)
 
 
-_CONTEXT_HINTS = ("context_length_exceeded", "context length", "context window", "maximum context", "too many tokens")
+_CONTEXT_HINTS = (
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",  # Anthropic
+    "maximum model length",  # vLLM
+)
 _POLICY_HINTS = ("content_policy", "content_filter", "content management policy", "safety")
 
 
@@ -109,7 +117,9 @@ def status_error(
         return BadRequestError(text, **kwargs)
     if status >= 500 or status == 529:
         return ServerError(text, **kwargs)
-    return ProviderError(text, retryable=status in RETRYABLE_STATUSES, **kwargs)
+    # An exhausted quota (a 429 too) will not come back by waiting.
+    retryable = status in RETRYABLE_STATUSES and error_type != "insufficient_quota"
+    return ProviderError(text, retryable=retryable, **kwargs)
 
 
 @contextmanager

@@ -124,13 +124,14 @@ class Anthropic:
         return f"Anthropic(model={self.model!r}, name={self.name!r}, base_url={self.base_url!r})"
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        body = post_json(self._pool, "/v1/messages", self._body(request, stream=False), **self._err)
-        data = await body
+        body = self._body(request, stream=False)
+        data = await post_json(self._pool, "/v1/messages", body, deployment=self.name, read_error=read_error)
         return parse_message(data, deployment=self.name, model=self.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         state = _StreamState(StreamAssembler(model=request.model or self.model, deployment=self.name), self.name)
-        async with open_sse(self._pool, "/v1/messages", self._body(request, stream=True), **self._err) as events:
+        body = self._body(request, stream=True)
+        async with open_sse(self._pool, "/v1/messages", body, deployment=self.name, read_error=read_error) as events:
             async for event, data in events:
                 for chunk in state.feed(str(data.get("type") or event), data):
                     yield chunk
@@ -141,10 +142,6 @@ class Anthropic:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-
-    @property
-    def _err(self) -> dict[str, Any]:
-        return {"deployment": self.name, "read_error": read_error}
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         system, messages = convert_messages(request.messages)
@@ -262,7 +259,7 @@ def _image_block(part: Mapping[str, Any]) -> dict[str, Any]:
 def convert_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
     """An OpenAI function tool -> an Anthropic tool; Anthropic-shaped tools pass through."""
     if tool.get("type") != "function" or "function" not in tool:
-        return _plain(tool)
+        return dict(_plain(tool))
     fn = tool["function"]
     out: dict[str, Any] = {
         "name": fn.get("name"),
@@ -281,7 +278,7 @@ def convert_tool_choice(choice: str | Mapping[str, Any]) -> dict[str, Any]:
         return {"type": mapped}
     if choice.get("type") == "function":
         return {"type": "tool", "name": (choice.get("function") or {}).get("name")}
-    return _plain(choice)
+    return dict(_plain(choice))
 
 
 # --- response translation -------------------------------------------------------
@@ -398,11 +395,14 @@ class _StreamState:
     def _block_delta(self, data: Mapping[str, Any]) -> list[ChatChunk]:
         delta = expect_object(data.get("delta"), deployment=self.deployment, what="content_block_delta")
         if delta.get("type") == "text_delta":
-            return [self._text(str(delta.get("text") or ""))]
+            text = str(delta.get("text") or "")
+            return [self._text(text)] if text else []
         if delta.get("type") == "input_json_delta":
             index = self._tool_index.get(_block_index(data))
             if index is None:
-                raise MalformedResponseError("input_json_delta for an unknown tool_use block", deployment=self.deployment)
+                raise MalformedResponseError(
+                    "input_json_delta for an unknown tool_use block", deployment=self.deployment
+                )
             call = {"index": index, "function": {"arguments": str(delta.get("partial_json") or "")}}
             self.assembler.add_tool_call_delta(call)
             return [ChatChunk(tool_calls=(call,))]

@@ -63,7 +63,7 @@ class RedisStore:
         if data is None:
             return None
         try:
-            return decode(data)
+            return decode(data.encode() if isinstance(data, str) else data)
         except ValueError as exc:
             raise CacheStoreError(str(exc)) from None
 

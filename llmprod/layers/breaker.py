@@ -64,6 +64,11 @@ def is_neutral(exc: BaseException) -> bool:
     return isinstance(exc, NEUTRAL)
 
 
+def _counts_not(exc: BaseException) -> bool:
+    """pybreaker's ``exclude`` predicate: caller errors, and neutral outcomes (muted)."""
+    return isinstance(exc, CALLER_ERRORS) or is_neutral(exc)
+
+
 class _MutableStorage(pybreaker.CircuitBreakerStorage):
     """Delegates to pybreaker's storage; drops counter writes while muted (this thread)."""
 
@@ -158,7 +163,7 @@ class BreakerLayer:
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=config.fail_max,
             reset_timeout=config.reset_timeout,
-            exclude=[*CALLER_ERRORS, is_neutral],
+            exclude=[_counts_not],
             listeners=[_Listener(self)],
             state_storage=self._storage,
             name=f"{deployment}/{inner.name}",

@@ -124,18 +124,20 @@ class CacheLayer:
 
     def _store_failed(self, request: ChatRequest, exc: Exception) -> None:
         if not (isinstance(exc, CacheStoreError) and exc.quiet):
-            log.warning("llmprod cache store failed (%s); answering without the cache", exc)
+            reason = str(exc) if isinstance(exc, CacheStoreError) else type(exc).__name__
+            log.warning("llmprod cache store failed (%s); answering without the cache", reason)
         self._event(request, "error")
 
-    async def _lookup(self, request: ChatRequest, key: str) -> Entry | None:
-        """The entry found, fresh or within its stale grace; a failing store is a miss."""
+    async def _lookup(self, request: ChatRequest, key: str) -> tuple[Entry | None, bool]:
+        """The entry found (fresh or within its stale grace), and whether a lookup
+        happened. A failing store is a miss, reported as an ``error``, never a failed call."""
         if not request.metadata.cache.lookup:
-            return None
+            return None, False
         try:
-            return await self.store.get(key)
-        except Exception as exc:  # never a failed call
+            return await self.store.get(key), True
+        except Exception as exc:
             self._store_failed(request, exc)
-            return None
+            return None, False
 
     async def _store(self, request: ChatRequest, key: str, response: ChatResponse) -> None:
         control = request.metadata.cache
@@ -193,40 +195,47 @@ class CacheLayer:
             return self._served(request, stale.response, "stale")
         return self._served(request, response, "coalesced") if coalesced else response
 
-    def _pending(self, request: ChatRequest, key: str) -> tuple[Awaitable[ChatResponse], bool]:
+    def _pending(self, request: ChatRequest, key: str, *, looked_up: bool) -> tuple[Awaitable[ChatResponse], bool]:
         """The shared call to join (coalesced), or a new upstream call (a miss)."""
         shared = self._inflight.get(key) if self._coalesces(request) else None
         if shared is not None:
             return asyncio.shield(shared), True
-        self._event(request, "miss")
+        if looked_up:
+            self._event(request, "miss")
         return self._lead(request, key), False
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         key = self._key(request)
         if key is None:
             return await self.inner.complete(request)
-        entry = await self._lookup(request, key)
+        entry, looked_up = await self._lookup(request, key)
         if entry is not None and self.clock() < entry.fresh_until:
             return self._served(request, entry.response, "hit")
-        pending, coalesced = self._pending(request, key)
+        pending, coalesced = self._pending(request, key, looked_up=looked_up)
         return await self._answer(request, entry, pending, coalesced=coalesced)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         key = self._key(request)
         if key is None:
-            async for chunk in _closing(self.inner.stream(request)):
-                yield chunk
+            passthrough = self.inner.stream(request)
+            try:
+                async for chunk in passthrough:
+                    yield chunk
+            finally:
+                await _close(passthrough)
             return
-        entry = await self._lookup(request, key)
+        entry, looked_up = await self._lookup(request, key)
         if entry is not None and self.clock() < entry.fresh_until:
             answer = self._served(request, entry.response, "hit")
         elif self._coalesces(request) and key in self._inflight:
             answer = await self._answer(request, entry, asyncio.shield(self._inflight[key]), coalesced=True)
         else:
-            self._event(request, "miss")
+            if looked_up:
+                self._event(request, "miss")
             started = False
+            live = self.inner.stream(request)
             try:
-                async for chunk in _closing(self.inner.stream(request)):
+                async for chunk in live:
                     if chunk.response is not None:  # complete: fill the cache before the last chunk goes up
                         await self._store(request, key, chunk.response)
                     started = True
@@ -237,6 +246,8 @@ class CacheLayer:
                 if started or stale is None:
                     raise
                 answer = self._served(request, stale.response, "stale")
+            finally:
+                await _close(live)
         for chunk in _replay(answer):
             yield chunk
 
@@ -255,12 +266,7 @@ def _replay(response: ChatResponse) -> Iterator[ChatChunk]:
     yield ChatChunk(finish_reason=response.finish_reason, usage=response.usage, response=response)
 
 
-async def _closing(stream: AsyncIterator[ChatChunk]) -> AsyncIterator[ChatChunk]:
-    """Iterate ``stream`` and close it however the iteration ends."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+async def _close(stream: AsyncIterator[ChatChunk]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

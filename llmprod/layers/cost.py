@@ -1,25 +1,151 @@
-"""Placeholder until the cost work lands: passes calls through unchanged."""
+"""The cost layer: prices every call and enforces budgets. It sits below the cache,
+so a cache hit is never charged and never refused.
+
+Before sending, a call with a budget reserves its worst-case cost (prompt tokens
+plus ``max_tokens``, or the model's output limit, at output price; for a self-hosted
+deployment, the whole GPU until the deadline). A hard budget that cannot take it
+refuses the call with :class:`BudgetExceededError`; nothing is sent. When the call
+ends the reservation is settled to the actual cost, or released on error, so
+concurrent calls can never overspend. Soft thresholds call ``on_soft`` and emit a
+:class:`BudgetAlert` once per window.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
+from .._budget import Reservation, make_store, scope, window_id, window_ttl
 from .._config import Budget
+from .._costing import CallCost, DeploymentCosts
 from .._deployment import Deployment
+from .._events import BudgetAlert
+from .._exceptions import BudgetExceededError
 from .._models import ChatChunk, ChatRequest, ChatResponse
+from .._pricing import PriceTable, prices
 from .._types import Backend, Emit
+
+log = logging.getLogger("llmprod")
 
 
 class CostLayer:
-    def __init__(self, inner: Backend, budget: Budget | None, emit: Emit, *, deployments: Sequence[Deployment]) -> None:
+    """Sets ``response.cost`` (and the last stream chunk's) and enforces ``budget``."""
+
+    def __init__(
+        self,
+        inner: Backend,
+        budget: Budget | None,
+        emit: Emit,
+        *,
+        deployments: Sequence[Deployment],
+        table: PriceTable | None = None,
+    ) -> None:
         self.inner = inner
         self.name = inner.name
+        self.budget = budget
+        self.emit = emit
+        self.costs = DeploymentCosts(deployments, table or prices)
+        active = budget is not None and (budget.hard is not None or budget.soft is not None)
+        self.store = make_store(budget) if budget is not None and active else None
+
+    async def _reserve(self, request: ChatRequest, call: CallCost) -> Reservation | None:
+        budget, store = self.budget, self.store
+        if budget is None or store is None:
+            return None
+        key = f"{scope(budget, request)}@{window_id(budget.window)}"
+        worst = self.costs.worst_case(request, call)
+        if worst is None:
+            raise BudgetExceededError(
+                f"budget {key}: the call has no bound on its cost; set max_tokens or the model's "
+                "max_output/context_window in llmprod.prices",
+                budget=key,
+                limit=budget.hard or 0.0,
+                spent=await store.spent(key),
+            )
+        decision = await store.reserve(key, worst, budget.hard, window_ttl(budget.window))
+        if decision.reservation is None:
+            assert budget.hard is not None
+            if await store.first_alert(key, "hard", window_ttl(budget.window)):
+                self.emit(BudgetAlert(budget=key, kind="hard", spent=decision.spent, limit=budget.hard))
+            raise BudgetExceededError(
+                f"hard budget {key} would be exceeded: spent ${decision.spent:.6f}, reserved "
+                f"${decision.reserved:.6f}, this call's worst case ${worst:.6f}, limit ${budget.hard:.6f}",
+                budget=key,
+                limit=budget.hard,
+                spent=decision.spent,
+            )
+        return decision.reservation
+
+    async def _settle(self, reservation: Reservation | None, actual: float | None) -> None:
+        budget, store = self.budget, self.store
+        if reservation is None or budget is None or store is None:
+            return
+        spent = await store.settle(reservation, actual or 0.0, window_ttl(budget.window))
+        if budget.soft is None or spent < budget.soft:
+            return
+        if not await store.first_alert(reservation.key, "soft", window_ttl(budget.window)):
+            return
+        log.warning("llmprod: budget %s passed its soft limit: $%.6f of $%.6f", reservation.key, spent, budget.soft)
+        self.emit(BudgetAlert(budget=reservation.key, kind="soft", spent=spent, limit=budget.soft))
+        if budget.on_soft is not None:
+            try:
+                budget.on_soft(reservation.key, spent, budget.soft)
+            except Exception as exc:  # a user callback must not fail the call
+                log.warning("llmprod: on_soft callback failed: %s", type(exc).__name__)
+
+    async def _release(self, reservation: Reservation | None) -> None:
+        if reservation is not None and self.store is not None:
+            await self.store.release(reservation)
+
+    async def _begin(self, request: ChatRequest) -> tuple[CallCost, Reservation | None]:
+        call = self.costs.start(request)
+        try:
+            return call, await self._reserve(request, call)
+        except BaseException:
+            self.costs.finish(call)
+            raise
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        return await self.inner.complete(request)
+        call, reservation = await self._begin(request)
+        try:
+            response = await self.inner.complete(request)
+        except BaseException:
+            self.costs.finish(call)
+            await self._release(reservation)
+            raise
+        response = self.costs.settle(request, response, call)
+        await self._settle(reservation, response.cost)
+        return response
 
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        return self.inner.stream(request)
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        call, reservation = await self._begin(request)
+        sent: list[str] = []
+        settled = False
+        stream = self.inner.stream(request)
+        try:
+            async for chunk in stream:
+                if chunk.response is not None and not settled:
+                    response = self.costs.settle(request, chunk.response, call)
+                    settled = True
+                    await self._settle(reservation, response.cost)
+                    chunk = replace(chunk, response=response, usage=response.usage)
+                else:
+                    sent.append(chunk.text)
+                yield chunk
+        finally:
+            if not settled and sent:  # broken or abandoned mid-way: bill what was generated
+                await self._settle(reservation, self.costs.partial(request, call, "".join(sent)))
+            elif not settled:
+                self.costs.finish(call)
+                await self._release(reservation)
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        try:
+            await self.inner.aclose()
+        finally:
+            if self.store is not None:
+                await self.store.aclose()
