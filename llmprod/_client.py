@@ -89,7 +89,9 @@ class AsyncClient:
             telemetry=telemetry,
             router=router,
         )
-        self._stats = StatsHook(window=telemetry.stats_window)
+        self._stats = StatsHook(
+            window=telemetry.stats_window, slo_targets=router.slo_targets if router is not None else SLO_TARGETS
+        )
         defaults: list[Hook] = [self._stats]
         if telemetry.enabled:
             from .telemetry import default_hooks

@@ -71,11 +71,11 @@ class CostReport:
     def __repr__(self) -> str:
         t = self.total
         lines = [
-            f"cost          ${t.cost:.4f} over {t.requests} requests ({_money(t.per_1k_requests)} per 1K requests, "
+            f"cost          ${t.cost:.6f} over {t.requests} requests ({_money(t.per_1k_requests)} per 1K requests, "
             f"{_money(t.per_1m_tokens)} per 1M tokens)",
             f"tokens        {t.prompt_tokens} prompt ({t.cached_tokens} cached) + {t.completion_tokens} completion"
             + (f"; {t.estimated} calls estimated" if t.estimated else ""),
-            f"cache saved   ${t.saved:.4f} on {t.cache_hits} hits",
+            f"cache saved   ${t.saved:.6f} on {t.cache_hits} hits",
         ]
         if t.unpriced:
             lines.append(f"unpriced      {t.unpriced} calls on models with no price")
@@ -100,7 +100,7 @@ def _money(value: float | None) -> str:
 
 def _row(name: str, t: Totals) -> str:
     return (
-        f"  {name:<24} {t.requests:>6} req  {t.tokens:>9} tok  ${t.cost:>9.4f}  "
+        f"  {name:<24} {t.requests:>6} req  {t.tokens:>9} tok  ${t.cost:>10.6f}  "
         f"{_money(t.per_1k_requests):>10} /1K req  {_money(t.per_1m_tokens):>10} /1M tok"
     )
 

@@ -54,10 +54,14 @@ class DeploymentCosts:
         self.declared: dict[str, Price] = {}
         self.meters: dict[str, GpuMeter] = {}
         self.models: dict[str, str | None] = {}
+        self.owner: dict[str, str] = {}  # replica or deployment name -> deployment label
         for d in self.deployments:
             self.models[d.label] = getattr(d.replicas[0], "model", None)
+            self.owner.update({r.name: d.label for r in d.replicas})
+            self.owner[d.label] = d.label
             if d.gpu_hourly_usd is not None:
                 self.meters[d.label] = GpuMeter(hourly_usd=d.gpu_hourly_usd, gpus=d.gpus)
+                continue  # self-hosted: priced by GPU time, whatever its backend declares
             for replica in d.replicas:
                 price = declared_price(replica)
                 if price is not None:
@@ -106,12 +110,13 @@ class DeploymentCosts:
             completion = count_text(response.text, model).tokens
             usage = Usage(prompt_tokens=call.prompt_tokens, completion_tokens=completion, estimated=True)
         gpu = self.finish(call, usage.completion_tokens)
-        if response.deployment in self.meters and call.meter is self.meters[response.deployment]:
+        label = self.owner.get(response.deployment, response.deployment)
+        meter = self.meters.get(label)
+        if meter is not None and call.meter is meter:
             total: float | None = gpu
-        elif response.deployment in self.meters:
-            meter = self.meters[response.deployment]  # a self-hosted fallback: its attempt's time, unshared
+        elif meter is not None:  # a self-hosted fallback: its attempts' time, unshared
             attempts = request.trace.attempts if request.trace is not None else []
-            busy = sum(a.latency for a in attempts if a.deployment == response.deployment)
+            busy = sum(a.latency for a in attempts if a.deployment == label)
             total = gpu + meter.worst_case(busy or response.latency)
         else:
             price = self.price(response.model or request.model)

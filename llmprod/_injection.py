@@ -76,14 +76,56 @@ _RULES: tuple[tuple[str, float, str], ...] = (
         r"\b(?:decode|decrypt|translate)\b[^.\n]{0,40}?\b(?:base64|rot13|hex|binary|morse)\b[^.\n]{0,60}?"
         r"\b(?:follow|execute|obey|do\s+what|run|carry\s+out)\b",
     ),
-    ("base64-blob", 0.2, r"(?:[A-Za-z0-9+/]{4}){24,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"),
+    ("base64-blob", 0.2, r"[A-Za-z0-9+/]{96,}={0,2}"),
     ("hidden-characters", 0.4, "[\u200b-\u200f\u2060-\u2064\ufeff\U000e0000-\U000e007f]{3,}"),
 )
 
-_COMPILED: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
-    (name, weight, re.compile(pattern, _I | re.MULTILINE)) for name, weight, pattern in _RULES
+# The cheap part: a rule's pattern runs only if the lowercased text holds at least one
+# word of each of its groups (a C substring search), so ordinary prompts skip most rules.
+_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ignore-instructions": (
+        ("ignore", "disregard", "forget", "skip", "override", "bypass"),
+        ("instruction", "prompt", "rule", "direction", "guideline", "directive", "context", "constraint"),
+    ),
+    "new-instructions": (("instruction",), (":",)),
+    "dan": (("do anything now",),),
+    "persona-jailbreak": (
+        ("you are now", "act as", "pretend", "roleplay", "from now on"),
+        ("jailbr", "unfilter", "uncensor", "unrestrict", "unlimited", "evil", "dan", "without"),
+    ),
+    "developer-mode": ((" mode",),),
+    "no-restrictions": (("ethical", "moral", "content", "safety"),),
+    "disable-safety": (
+        ("safety", "content", "moderation"),
+        ("disable", "bypass", "turn off", "circumvent", "override"),
+    ),
+    "prompt-exfiltration": (
+        ("prompt", "instruction", "message"),
+        ("system", "initial", "hidden", "original", "secret", "developer"),
+    ),
+    "prompt-question": (("what",), ("system prompt", "instructions")),
+    "repeat-above": (("repeat",),),
+    "fake-role-tag": (("<|", "[inst]", "[/inst]", "<<sys>>", "system>", "##"),),
+    "encoded-payload": (("base64", "rot13", "hex", "binary", "morse"),),
+    "base64-blob": (),
+    "hidden-characters": (),
+}
+_CASE_SENSITIVE = frozenset({"base64-blob", "hidden-characters"})
+
+_COMPILED: tuple[tuple[str, float, re.Pattern[str], tuple[tuple[str, ...], ...]], ...] = tuple(
+    (
+        name,
+        weight,
+        re.compile(pattern, re.MULTILINE if name in _CASE_SENSITIVE else _I | re.MULTILINE),
+        _NEEDS[name],
+    )
+    for name, weight, pattern in _RULES
 )
 RULES: tuple[str, ...] = tuple(name for name, _, _ in _RULES)
+
+
+def _may_match(lowered: str, needs: tuple[tuple[str, ...], ...]) -> bool:
+    return all(any(word in lowered for word in group) for group in needs)
 
 
 class InjectionScore(NamedTuple):
@@ -95,7 +137,13 @@ class InjectionScore(NamedTuple):
 
 def score_injection(text: str) -> InjectionScore:
     """Score ``text`` for prompt-injection and jailbreak patterns."""
-    hits = [(weight, name) for name, weight, pattern in _COMPILED if pattern.search(text)]
+    lowered = text.lower()
+    ascii_only = text.isascii()
+    hits = [
+        (weight, name)
+        for name, weight, pattern, needs in _COMPILED
+        if _may_match(lowered, needs) and not (ascii_only and name == "hidden-characters") and pattern.search(text)
+    ]
     if not hits:
         return InjectionScore(0.0, ())
     miss = 1.0

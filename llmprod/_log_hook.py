@@ -29,10 +29,21 @@ class LoggingHook:
         elif isinstance(event, BreakerStateChanged):
             level = logging.WARNING if event.new == "open" else logging.INFO
             if self.logger.isEnabledFor(level):
-                fields = {"event": "breaker", "deployment": event.deployment, "replica": event.replica,
-                          "old": event.old, "new": event.new}
-                self.logger.log(level, "llmprod breaker %s: %s -> %s", event.replica, event.old, event.new,
-                                extra={"llmprod": fields})
+                fields = {
+                    "event": "breaker",
+                    "deployment": event.deployment,
+                    "replica": event.replica,
+                    "old": event.old,
+                    "new": event.new,
+                }
+                self.logger.log(
+                    level,
+                    "llmprod breaker %s: %s -> %s",
+                    event.replica,
+                    event.old,
+                    event.new,
+                    extra={"llmprod": fields},
+                )
 
     def _call(self, event: CallFinished) -> None:
         level = logging.INFO if event.response is not None else logging.WARNING

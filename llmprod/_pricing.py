@@ -160,14 +160,21 @@ class PriceTable:
             self._user.update(rows)
         return len({p.model for p in rows.values()})
 
-    def lookup(self, model: str | None) -> Price | None:
-        """The price of ``model``, or None (warned once; raises when ``strict``)."""
+    def find(self, model: str | None) -> Price | None:
+        """The price of ``model``, or None; never warns nor raises."""
         if model:
             rows = self._rows()
             for name in candidates(model):
                 price = rows.get(name)
                 if price is not None:
                     return price
+        return None
+
+    def lookup(self, model: str | None) -> Price | None:
+        """The price of ``model``, or None (warned once; raises when ``strict``)."""
+        price = self.find(model)
+        if price is not None:
+            return price
         if self.strict:
             raise ConfigError(
                 f"no price for model {model!r}; add one with llmprod.prices.register({model!r}, input=..., output=...)",
@@ -211,3 +218,9 @@ def _parse(data: Mapping[str, Any], origin: str) -> dict[str, Price]:
 
 prices = PriceTable()
 """The process-wide price table: ``llmprod.prices.register(...)``, ``.load(path)``, ``.strict``."""
+
+
+def context_window(model: str | None) -> int | None:
+    """``model``'s context window from the price table, or None when not known."""
+    price = prices.find(model)
+    return price.context_window if price is not None else None

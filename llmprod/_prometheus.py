@@ -79,14 +79,22 @@ def _families(pc: Any, registry: Any, call_labels: tuple[str, ...]) -> _Families
     return _Families(
         call_labels=call_labels,
         requests=counter("llmprod_requests", "LLM calls, by outcome (ok, cached, error)", (*by_call, "outcome")),
-        errors=counter("llmprod_request_errors", "Failed LLM calls, by error type", ("model", "error_type", *call_labels)),
+        errors=counter(
+            "llmprod_request_errors", "Failed LLM calls, by error type", ("model", "error_type", *call_labels)
+        ),
         duration=pc.Histogram(
-            "llmprod_request_duration_seconds", "LLM call duration, retries and fallbacks included",
-            (*by_call, "outcome"), registry=registry, buckets=DURATION_BUCKETS,
+            "llmprod_request_duration_seconds",
+            "LLM call duration, retries and fallbacks included",
+            (*by_call, "outcome"),
+            registry=registry,
+            buckets=DURATION_BUCKETS,
         ),
         ttft=pc.Histogram(
-            "llmprod_time_to_first_token_seconds", "Time to the first streamed chunk",
-            by_call, registry=registry, buckets=DURATION_BUCKETS,
+            "llmprod_time_to_first_token_seconds",
+            "Time to the first streamed chunk",
+            by_call,
+            registry=registry,
+            buckets=DURATION_BUCKETS,
         ),
         tokens=counter("llmprod_tokens", "Tokens sent and received (cache hits excluded)", (*by_call, "type")),
         cost=counter("llmprod_cost_usd", "Spend on provider calls, in USD", by_call),
@@ -97,14 +105,20 @@ def _families(pc: Any, registry: Any, call_labels: tuple[str, ...]) -> _Families
         fallbacks=counter("llmprod_fallbacks", "Moves to the next deployment", ("from_deployment", "to_deployment")),
         hedges=counter("llmprod_hedges", "Hedged requests sent", ("deployment",)),
         breaker_state=pc.Gauge(
-            "llmprod_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open",
-            ("deployment", "replica"), registry=registry,
+            "llmprod_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open",
+            ("deployment", "replica"),
+            registry=registry,
         ),
         breaker_transitions=counter(
-            "llmprod_breaker_transitions", "Circuit breaker state changes, by new state", ("deployment", "replica", "state")
+            "llmprod_breaker_transitions",
+            "Circuit breaker state changes, by new state",
+            ("deployment", "replica", "state"),
         ),
         rate_limit=counter("llmprod_rate_limit_hits", "Local rate limit waits and rejections", ("limit", "rejected")),
-        guards=counter("llmprod_guard_triggers", "Guard blocks, flags and replacements", ("guard", "direction", "action")),
+        guards=counter(
+            "llmprod_guard_triggers", "Guard blocks, flags and replacements", ("guard", "direction", "action")
+        ),
         pii=counter("llmprod_pii_redactions", "PII entities redacted, by type", ("entity", "direction")),
         budget=counter("llmprod_budget_alerts", "Budget alerts", ("budget", "kind")),
         feedback=counter("llmprod_feedback", "User feedback received, by label", ("label",)),

@@ -28,9 +28,7 @@ from ._events import (
     RateLimitHit,
     RetryScheduled,
 )
-
-SLO_TARGETS: Mapping[str, float] = {"realtime": 0.1, "interactive": 1.0, "batch": 10.0}
-"""Latency target in seconds per SLO class (``slo=`` on a call)."""
+from ._routing import SLO_TARGETS
 
 COUNTS = (
     "retries",
@@ -255,7 +253,9 @@ class StatsHook:
 
     def _slo(self, calls: list[_Call]) -> dict[str, SLOAttainment]:
         out: dict[str, SLOAttainment] = {}
-        for name, members in sorted(_group((c for c in calls if c.slo in self.slo_targets), lambda c: c.slo or "").items()):
+        for name, members in sorted(
+            _group((c for c in calls if c.slo in self.slo_targets), lambda c: c.slo or "").items()
+        ):
             target = self.slo_targets[name]
             met = sum(1 for c in members if c.ok and c.latency <= target)
             out[name] = SLOAttainment(target=target, requests=len(members), met=met)

@@ -79,7 +79,8 @@ def stats_html(stats: Stats) -> str:
     ]
     if stats.slo:
         slo = ", ".join(
-            f"{html.escape(k)} (&lt; {_ms(v.target)}): {_pct(v.attainment)} of {v.requests}" for k, v in stats.slo.items()
+            f"{html.escape(k)} (&lt; {_ms(v.target)}): {_pct(v.attainment)} of {v.requests}"
+            for k, v in stats.slo.items()
         )
         parts.append(f"<p>SLO attainment: {slo}</p>")
     counted = ", ".join(f"{html.escape(k.replace('_', ' '))} {v}" for k, v in stats.counts.items() if v)

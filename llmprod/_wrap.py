@@ -160,8 +160,7 @@ class _ErrorMapper:
 
     def __init__(self, original: Any) -> None:
         self.original = original
-        http_client = getattr(original, "_client", None)
-        self.http: ModuleType | None = sys.modules.get(type(http_client).__module__.split(".")[0]) if http_client else None
+        self.http = _http_module(getattr(original, "_client", None))
         self.url = str(getattr(original, "base_url", "")) + "chat/completions"
 
     def convert(self, exc: LLMProdError) -> BaseException:
@@ -190,6 +189,15 @@ class _ErrorMapper:
         return exc
 
 
+def _http_module(http_client: object) -> ModuleType | None:
+    """The HTTP library under the SDK (httpx for openai 1.x-2.x, httpx2 for 3.x)."""
+    for cls in type(http_client).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root.startswith("httpx"):
+            return sys.modules.get(root)
+    return None
+
+
 def _backend_from(original: Any, name: str | None) -> Backend:
     from .backends.openai import OpenAICompatible
 
@@ -202,7 +210,7 @@ def _backend_from(original: Any, name: str | None) -> Backend:
     connect = getattr(timeout, "connect", None)
     read = getattr(timeout, "read", None)
     return OpenAICompatible(
-        model="",
+        model="default",  # every SDK call names its model; this is never sent
         base_url=str(original.base_url).rstrip("/"),
         api_key=original.api_key,
         headers=headers or None,
@@ -393,13 +401,13 @@ def wrap(
         oai.chat.completions.create(model="gpt-4o-mini", messages=[...])
     """
     openai = _openai()
+    if not isinstance(openai_client, openai.OpenAI | openai.AsyncOpenAI):
+        raise TypeError(f"wrap() takes an openai.OpenAI or openai.AsyncOpenAI client, got {type(openai_client).__name__}")
     deployments = [_backend_from(openai_client, name), *fallbacks]
     if isinstance(openai_client, openai.AsyncOpenAI):
         from ._client import AsyncClient
 
         return WrappedAsyncOpenAI(openai_client, AsyncClient(deployments, **options))
-    if isinstance(openai_client, openai.OpenAI):
-        from ._client import Client
+    from ._client import Client
 
-        return WrappedOpenAI(openai_client, Client(deployments, **options))
-    raise TypeError(f"wrap() takes an openai.OpenAI or openai.AsyncOpenAI client, got {type(openai_client).__name__}")
+    return WrappedOpenAI(openai_client, Client(deployments, **options))

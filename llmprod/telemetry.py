@@ -59,7 +59,8 @@ from ._events import (
 from ._exceptions import LLMProdError
 from ._log_hook import LoggingHook
 from ._prometheus import PrometheusHook, metrics_asgi_app, metrics_wsgi_app, serve_metrics
-from ._stats import SLO_TARGETS, Stats, StatsHook, Summary
+from ._routing import SLO_TARGETS
+from ._stats import Stats, StatsHook, Summary
 
 if TYPE_CHECKING:
     from ._types import Hook
@@ -211,15 +212,21 @@ def _instruments(meter: metrics.Meter) -> _Instruments:
     counter = meter.create_counter
     return _Instruments(
         duration=meter.create_histogram(
-            "gen_ai.client.operation.duration", "s", "GenAI operation duration",
+            "gen_ai.client.operation.duration",
+            "s",
+            "GenAI operation duration",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         ),
         tokens=meter.create_histogram(
-            "gen_ai.client.token.usage", "{token}", "Number of input and output tokens used",
+            "gen_ai.client.token.usage",
+            "{token}",
+            "Number of input and output tokens used",
             explicit_bucket_boundaries_advisory=TOKEN_BUCKETS,
         ),
         ttft=meter.create_histogram(
-            "gen_ai.client.operation.time_to_first_chunk", "s", "Time to the first streamed chunk",
+            "gen_ai.client.operation.time_to_first_chunk",
+            "s",
+            "Time to the first streamed chunk",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         ),
         cost=counter("llmprod.client.cost", "USD", "Spend on provider calls"),
@@ -339,7 +346,9 @@ class OpenTelemetryHook:
 
     def _attempt(self, event: AttemptFinished) -> None:
         record = event.record
-        self._m.attempts.add(1, self._attrs(llmprod__deployment=record.deployment, llmprod__attempt__outcome=record.outcome))
+        self._m.attempts.add(
+            1, self._attrs(llmprod__deployment=record.deployment, llmprod__attempt__outcome=record.outcome)
+        )
         parent = self._span()
         if parent is None:
             return
@@ -365,8 +374,12 @@ class OpenTelemetryHook:
         self._m.retries.add(1, self._attrs(llmprod__deployment=event.deployment, error__type=event.error))
         self._event(
             "llmprod.retry",
-            {"llmprod.deployment": event.deployment, "llmprod.retry.attempt": event.attempt,
-             "llmprod.retry.delay": event.delay, ERROR_TYPE: event.error},
+            {
+                "llmprod.deployment": event.deployment,
+                "llmprod.retry.attempt": event.attempt,
+                "llmprod.retry.delay": event.delay,
+                ERROR_TYPE: event.error,
+            },
         )
 
     def _fallback(self, event: FallbackUsed) -> None:
@@ -380,36 +393,51 @@ class OpenTelemetryHook:
         self._event("llmprod.hedge", attrs)
 
     def _breaker(self, event: BreakerStateChanged) -> None:
-        attrs = {"llmprod.deployment": event.deployment, "llmprod.replica": event.replica, "llmprod.breaker.state": event.new}
+        attrs = {
+            "llmprod.deployment": event.deployment,
+            "llmprod.replica": event.replica,
+            "llmprod.breaker.state": event.new,
+        }
         self._m.breaker.add(1, {**self._labels, **attrs})
         self._event("llmprod.breaker", {**attrs, "llmprod.breaker.previous_state": event.old})
 
     def _cache(self, event: CacheLookup) -> None:
         self._m.cache.add(1, self._attrs(llmprod__cache__outcome=event.outcome))
-        self._event("llmprod.cache", {"llmprod.cache.outcome": event.outcome, "llmprod.cache.saved_tokens": event.saved_tokens})
+        self._event(
+            "llmprod.cache", {"llmprod.cache.outcome": event.outcome, "llmprod.cache.saved_tokens": event.saved_tokens}
+        )
 
     def _pii(self, event: PIIRedacted) -> None:
         for kind, count in event.counts.items():
             self._m.pii.add(count, self._attrs(llmprod__pii__type=kind, llmprod__pii__direction=event.direction))
         self._event(
             "llmprod.pii.redacted",
-            {"llmprod.pii.direction": event.direction, **{f"llmprod.pii.{k.lower()}": v for k, v in event.counts.items()}},
+            {
+                "llmprod.pii.direction": event.direction,
+                **{f"llmprod.pii.{k.lower()}": v for k, v in event.counts.items()},
+            },
         )
 
     def _guard(self, event: GuardTriggered) -> None:
-        attrs = {"llmprod.guard": event.guard, "llmprod.guard.direction": event.direction, "llmprod.guard.action": event.action}
+        attrs = {
+            "llmprod.guard": event.guard,
+            "llmprod.guard.direction": event.direction,
+            "llmprod.guard.action": event.action,
+        }
         self._m.guards.add(1, {**self._labels, **attrs})
         self._event("llmprod.guard", attrs)  # the reason may quote content: never on a span
 
     def _rate_limit(self, event: RateLimitHit) -> None:
-        attrs = {"llmprod.rate_limit.limit": event.limit, "llmprod.rate_limit.rejected": event.rejected}
+        attrs: dict[str, Any] = {"llmprod.rate_limit.limit": event.limit, "llmprod.rate_limit.rejected": event.rejected}
         self._m.rate_limit.add(1, {**self._labels, **attrs})
         self._event("llmprod.rate_limit", {**attrs, "llmprod.rate_limit.waited": event.waited})
 
     def _budget(self, event: BudgetAlert) -> None:
         attrs = {"llmprod.budget": event.budget, "llmprod.budget.kind": event.kind}
         self._m.budget.add(1, {**self._labels, **attrs})
-        self._event("llmprod.budget", {**attrs, "llmprod.budget.spent": event.spent, "llmprod.budget.limit": event.limit})
+        self._event(
+            "llmprod.budget", {**attrs, "llmprod.budget.spent": event.spent, "llmprod.budget.limit": event.limit}
+        )
 
     def _feedback(self, event: Feedback) -> None:
         label_attrs = self._attrs(llmprod__feedback__label=event.label)
@@ -422,8 +450,15 @@ class OpenTelemetryHook:
         )
         span.add_event(
             "llmprod.feedback",
-            {k: v for k, v in {RESPONSE_ID: event.response_id, "llmprod.feedback.score": event.score,
-                               "llmprod.feedback.label": event.label}.items() if v is not None},
+            {
+                k: v
+                for k, v in {
+                    RESPONSE_ID: event.response_id,
+                    "llmprod.feedback.score": event.score,
+                    "llmprod.feedback.label": event.label,
+                }.items()
+                if v is not None
+            },
         )
         span.end()
 

@@ -206,7 +206,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not leaks:
         return
     lines = [f"  {where}: {key[:12]}... in {excerpt!r}" for where, key, excerpt in leaks[:20]]
-    message = f"secret hygiene: {len(leaks)} test key(s) leaked into logs, spans, metrics or errors:\n" + "\n".join(lines)
+    message = f"secret hygiene: {len(leaks)} test key(s) leaked into logs, spans, metrics or errors:\n" + "\n".join(
+        lines
+    )
     terminal = session.config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None:
         terminal.write_line(message, red=True)

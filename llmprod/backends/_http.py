@@ -32,6 +32,7 @@ from .._exceptions import (
     RateLimitedError,
     ServerError,
 )
+from .._secrets import scrub_secrets
 
 if TYPE_CHECKING:
     import httpx
@@ -93,6 +94,7 @@ def status_error(
 ) -> ProviderError | RateLimitedError:
     """The typed error for an HTTP error ``status`` (the provider's ``message`` kept)."""
     retry_after = parse_retry_after(headers or {})
+    message = scrub_secrets(message)  # some providers echo the key they were sent
     text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     hint = f"{error_type or ''} {message}".lower()
     kwargs: dict[str, Any] = {

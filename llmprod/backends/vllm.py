@@ -197,12 +197,12 @@ class VLLM:
             raise InvalidRequestError(f"the chat template failed: {exc}", field="messages") from exc
         params = self._params(request, kind)
         request_id = new_id("vllm")
+        outputs = engine.generate({"prompt_token_ids": prompt_ids}, params, request_id)
         finished = False
         try:
-            async with aclosing(engine.generate({"prompt_token_ids": prompt_ids}, params, request_id)) as outputs:
-                async for output in outputs:
-                    finished = bool(output.finished)
-                    yield output
+            async for output in outputs:
+                finished = bool(output.finished)
+                yield output
         except LLMProdError:
             raise
         except ValueError as exc:  # vLLM's request validation (VLLMValidationError is one)
@@ -212,8 +212,9 @@ class VLLM:
             retryable = not isinstance(exc, self._engine_dead)  # a dead engine stays dead
             raise ServerError(message, deployment=self.name, retryable=retryable) from exc
         finally:
-            if not finished:
+            if not finished:  # the caller left (cancelled, or stopped reading): free the sequence now
                 await engine.abort(request_id)
+            await outputs.aclose()
 
     def _render(self, request: ChatRequest) -> list[int]:
         messages = []

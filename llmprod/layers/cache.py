@@ -122,11 +122,13 @@ class CacheLayer:
         tokens = saved.usage.total_tokens if saved else 0
         self.emit(CacheLookup(call_id, outcome, saved_cost=saved.cost if saved else None, saved_tokens=tokens))
 
-    def _store_failed(self, request: ChatRequest, exc: Exception) -> None:
-        if not (isinstance(exc, CacheStoreError) and exc.quiet):
+    def _store_failed(self, request: ChatRequest, exc: Exception, *, lookup: bool) -> None:
+        quiet = isinstance(exc, CacheStoreError) and exc.quiet  # already reported: the store is down
+        if not quiet:
             reason = str(exc) if isinstance(exc, CacheStoreError) else type(exc).__name__
             log.warning("llmprod cache store failed (%s); answering without the cache", reason)
-        self._event(request, "error")
+        if lookup or not quiet:
+            self._event(request, "error")
 
     async def _lookup(self, request: ChatRequest, key: str) -> tuple[Entry | None, bool]:
         """The entry found (fresh or within its stale grace), and whether a lookup
@@ -136,7 +138,7 @@ class CacheLayer:
         try:
             return await self.store.get(key), True
         except Exception as exc:
-            self._store_failed(request, exc)
+            self._store_failed(request, exc, lookup=True)
             return None, False
 
     async def _store(self, request: ChatRequest, key: str, response: ChatResponse) -> None:
@@ -148,7 +150,7 @@ class CacheLayer:
         try:
             await self.store.set(key, entry)
         except Exception as exc:
-            self._store_failed(request, exc)
+            self._store_failed(request, exc, lookup=False)
 
     def _served(self, request: ChatRequest, response: ChatResponse, outcome: CacheOutcome) -> ChatResponse:
         self._event(request, outcome, response)
@@ -252,6 +254,8 @@ class CacheLayer:
             yield chunk
 
     async def aclose(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
         try:
             await self.inner.aclose()
         finally:

@@ -18,6 +18,7 @@ attribute is computed.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -47,8 +48,8 @@ from ..telemetry import (
     SERVER_ADDRESS,
     SERVER_PORT,
     ActiveCall,
-    Endpoint,
     CallSpan,
+    Endpoint,
     endpoints,
     fail_span,
     remember_call,
@@ -62,7 +63,9 @@ log = logging.getLogger("llmprod")
 class TelemetryLayer:
     """Opens, annotates and ends the call's span."""
 
-    def __init__(self, inner: Backend, config: Telemetry, emit: Emit, *, deployments: Sequence[Deployment] = ()) -> None:
+    def __init__(
+        self, inner: Backend, config: Telemetry, emit: Emit, *, deployments: Sequence[Deployment] = ()
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.config = config
@@ -196,8 +199,8 @@ Redact = Callable[[str], str]
 
 def _redactor() -> Redact | None:
     try:
-        from ..pii import redact
-    except ImportError:
+        redact = importlib.import_module("llmprod.pii").redact
+    except (ImportError, AttributeError):
         log.warning("llmprod: capture_content is on but llmprod.pii cannot be loaded; no content is captured")
         return None
     return redact  # type: ignore[no-any-return]

@@ -94,6 +94,11 @@ class FaultServer:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def open_connections(self) -> int:
+        """Connections open right now (``connections`` counts every one accepted)."""
+        return len(self._tasks)
+
+    @property
     def url(self) -> str:
         """The OpenAI-style base URL, ``http://host:port/v1``."""
         return f"{self.base_url}/v1"

@@ -21,7 +21,7 @@ from llmprod import (
     Timeout,
 )
 from llmprod._events import AttemptFinished, BreakerStateChanged, Event
-from llmprod._models import CallTrace, RequestMetadata
+from llmprod._models import CallTrace
 from llmprod._stack import StackConfig, build_replica
 from llmprod.layers.breaker import BreakerLayer
 from llmprod.testing import FakeBackend

@@ -554,3 +554,17 @@ def test_memory_store_is_the_default_and_warns_nothing(caplog: pytest.LogCapture
     assert isinstance(cache.store, MemoryStore)
     assert cache.usage() == (0, 0)
     assert not caplog.records
+
+
+async def test_an_answer_the_output_guard_flags_is_not_cached() -> None:
+    backend = FakeBackend(lambda r: answer("the secret is 42"))
+    guards = llmprod.Guards(
+        output_classifiers=[lambda text: "leak" if "secret" in text else None], output_action="flag"
+    )
+    async with llmprod.AsyncClient(
+        backend, cache=llmprod.Cache(), guards=guards, retry=None, breaker=None, telemetry=False
+    ) as c:
+        first = await c.chat("tell me")
+        second = await c.chat("tell me")
+    assert first.flagged and second.flagged and not second.cached
+    assert len(backend.requests) == 2

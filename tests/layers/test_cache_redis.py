@@ -199,7 +199,7 @@ async def test_redis_killed_mid_run_calls_still_succeed_quickly(
     assert elapsed < 5.0  # generous: connection refused is immediate, then the store backs off
     assert "error" in outcomes(events)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "cache" in r.getMessage()]
-    assert 1 <= len(warnings) <= 3  # once per back-off window, not once per call
+    assert 1 <= len(warnings) <= 5  # once per back-off window, not once per call
     assert "127.0.0.1" not in caplog.text  # no URL (it may hold a password) in the log
 
 
@@ -238,4 +238,4 @@ async def test_a_hanging_redis_costs_at_most_its_timeout(redis_server: RedisServ
             redis_server.resume()
     assert all(r.text == "4" for r in results)
     assert elapsed < 3.0  # one 0.2 s timeout, then the store stays away for its back-off
-    assert outcomes(events).count("error") >= 1
+    assert outcomes(events) == ["miss"] + ["error"] * 5  # one event a call, a miss each

@@ -40,9 +40,7 @@ class Replica(FakeBackend):
         return self.answer
 
 
-def hedged(
-    backends: list[FakeBackend], events: list[Event] | None = None, **hedge: float | str
-) -> BalanceLayer:
+def hedged(backends: list[FakeBackend], events: list[Event] | None = None, **hedge: float | str) -> BalanceLayer:
     sink = events.append if events is not None else (lambda e: None)
     deployment = Deployment(replicas=backends, name="dep", balance="round_robin", hedge=Hedge(**hedge))  # type: ignore[arg-type]
     return BalanceLayer(backends, deployment, sink)
@@ -163,7 +161,9 @@ async def test_stream_is_not_hedged_after_its_first_chunk() -> None:
 
 async def test_attempt_log_marks_the_hedge_through_the_client() -> None:
     slow, fast = Replica("slow", delay=5.0), Replica("fast")
-    deployment = Deployment(replicas=[slow, fast], name="dep", balance="round_robin", hedge=Hedge(delay=0.05, max_extra=1.0))
+    deployment = Deployment(
+        replicas=[slow, fast], name="dep", balance="round_robin", hedge=Hedge(delay=0.05, max_extra=1.0)
+    )
     async with llmprod.AsyncClient(deployment, telemetry=False) as client:
         r = await client.chat("hi")
     assert r.text == "from fast" and r.attempts == 2

@@ -32,6 +32,7 @@ from llmprod.layers.retry import RetryLayer, backoff, retry_wait, should_retry
 from llmprod.testing import FakeBackend
 
 D = "dep"
+RETRY_NOW = Retry(attempts=3, initial=0.0)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +130,9 @@ class Sleeps:
 
 def request(timeout: float | None = None) -> ChatRequest:
     deadline = None if timeout is None else time.monotonic() + timeout
-    return ChatRequest(messages=(Message("user", "hi"),), metadata=RequestMetadata(deadline=deadline), trace=CallTrace())
+    return ChatRequest(
+        messages=(Message("user", "hi"),), metadata=RequestMetadata(deadline=deadline), trace=CallTrace()
+    )
 
 
 def script(*answers: object) -> FakeBackend:
@@ -241,7 +244,9 @@ async def test_stream_after_first_chunk_surfaces_as_interrupted_through_the_clie
             raise ProviderConnectionError("cut")
 
     backend = Breaks(lambda r: "")
-    async with llmprod.AsyncClient(backend, retry=Retry(attempts=3, initial=0.0), breaker=None, telemetry=False) as client:
+    async with llmprod.AsyncClient(
+        backend, retry=Retry(attempts=3, initial=0.0), breaker=None, telemetry=False
+    ) as client:
         with pytest.raises(StreamInterruptedError) as info:
             async for _ in client.stream("hi"):
                 pass
@@ -252,7 +257,9 @@ async def test_attempt_log_counts_every_retry_through_the_client() -> None:
     import llmprod
 
     backend = script(ServerError("x", status=503), ProviderTimeoutError("slow"), "ok")
-    async with llmprod.AsyncClient(backend, retry=Retry(attempts=3, initial=0.0), breaker=None, telemetry=False) as client:
+    async with llmprod.AsyncClient(
+        backend, retry=Retry(attempts=3, initial=0.0), breaker=None, telemetry=False
+    ) as client:
         r = await client.chat("hi")
     assert r.attempts == 3
     assert [a.outcome for a in r.attempt_log] == ["error", "timeout", "ok"]

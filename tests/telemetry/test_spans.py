@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 import llmprod
 from llmprod import AsyncClient, AuthenticationError, Cache, Retry, ServerError
 from llmprod.backends.openai import OpenAICompatible
-from llmprod.testing import FakeBackend, Fault, FaultServer
+from llmprod.testing import FakeBackend, FaultServer
 
 NO_RETRY = {"retry": None, "breaker": None}
 

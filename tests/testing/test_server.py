@@ -74,7 +74,7 @@ async def test_one_connection_serves_many_requests(fault_server: FaultServer, ht
     for _ in range(50):
         assert (await http.post("/chat/completions", json=BODY)).status_code == 200
         assert (await http.post("/chat/completions", json=STREAM)).status_code == 200
-    assert fault_server.connections == 1
+    assert fault_server.connections == fault_server.open_connections == 1
     assert len(fault_server.requests) == 100
 
 

@@ -1,0 +1,118 @@
+"""Secret hygiene: keys never show in repr(), errors or logs.
+
+The session-wide sweep lives in tests/fixtures_secrets.py; these tests check the
+sweep itself and the reprs of everything that holds a key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+import llmprod
+from llmprod.layers.ratelimit import RateLimitLayer
+from llmprod.testing import FakeBackend, Fault, FaultServer
+from tests.fixtures_secrets import (
+    ANTHROPIC_TEST_KEY,
+    COHERE_TEST_KEY,
+    OPENAI_TEST_KEY,
+    REDIS_TEST_PASSWORD,
+    TENANT_KEY_A,
+    TEST_KEYS,
+    SecretCollector,
+)
+
+REDIS_URL = f"redis://:{REDIS_TEST_PASSWORD}@127.0.0.1:1/0"
+
+
+def _texts(obj: Any) -> list[str]:
+    return [repr(obj), str(obj)]
+
+
+def _assert_clean(*objects: Any) -> None:
+    for obj in objects:
+        for text in _texts(obj):
+            leaked = [key[:10] for key in TEST_KEYS if key in text]
+            assert not leaked, f"{type(obj).__name__} shows {leaked} in {text[:200]!r}"
+
+
+def test_the_collector_finds_a_key_in_a_log_record_and_an_error() -> None:
+    collector = SecretCollector()
+    logger = logging.getLogger("llmprod.tests.secret-sweep")
+    logger.propagate = False  # keep this deliberate leak away from the session-wide sweep
+    handler = collector.handler()
+    logger.addHandler(handler)
+    try:
+        logger.debug("calling with %s", "no secret here")
+        assert collector.leaks() == []
+        logger.debug("calling with key %s", OPENAI_TEST_KEY)
+    finally:
+        logger.removeHandler(handler)
+    collector.add("error", "AuthenticationError: bad key " + TENANT_KEY_A)
+    found = {(where, key) for where, key, _ in collector.leaks()}
+    assert found == {("log llmprod.tests.secret-sweep", OPENAI_TEST_KEY), ("error", TENANT_KEY_A)}
+
+
+def test_configs_holding_secrets_do_not_show_them() -> None:
+    _assert_clean(
+        llmprod.RateLimit(requests_per_minute=1, redis_url=REDIS_URL),
+        llmprod.Cache(redis_url=REDIS_URL),
+        llmprod.Breaker(redis_url=REDIS_URL),
+        llmprod.Budget(hard=1.0, redis_url=REDIS_URL),
+        llmprod.AccessPolicy([llmprod.ApiKey.create(TENANT_KEY_A, name="a")]),
+        llmprod.ApiKey.create(TENANT_KEY_A, name="a"),
+    )
+
+
+async def test_requests_backends_clients_and_layers_do_not_show_keys() -> None:
+    backends = [
+        llmprod.OpenAICompatible(model="gpt-4o-mini", api_key=OPENAI_TEST_KEY),
+        llmprod.Anthropic("claude-3-5-haiku-latest", api_key=ANTHROPIC_TEST_KEY),
+        llmprod.Cohere("command-r", api_key=COHERE_TEST_KEY),
+    ]
+    client = llmprod.AsyncClient(backends, retry=None, breaker=None, telemetry=False)
+    request = llmprod.ChatRequest(
+        messages=(llmprod.Message("user", "hi"),), metadata=llmprod.RequestMetadata(api_key=TENANT_KEY_A)
+    )
+    layer = RateLimitLayer(
+        FakeBackend(lambda r: "ok"), llmprod.RateLimit(requests_per_minute=1, redis_url=REDIS_URL), print
+    )
+    _assert_clean(*backends, client, request, request.metadata, layer, layer.buckets)
+    await layer.aclose()
+    await client.aclose()
+
+
+async def test_a_provider_error_that_echoes_the_key_does_not_carry_it(fault_server: FaultServer) -> None:
+    fault_server.push(
+        Fault.error(401, f"Incorrect API key provided: {OPENAI_TEST_KEY}", error_type="invalid_request_error")
+    )
+    backend = llmprod.OpenAICompatible(model="gpt-4o-mini", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
+    async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
+        with pytest.raises(llmprod.AuthenticationError) as caught:
+            await client.chat("hi")
+    assert caught.value.status == 401
+    assert fault_server.requests[0].headers["authorization"] == f"Bearer {OPENAI_TEST_KEY}"  # it was sent
+    _assert_clean(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"Incorrect API key provided: {OPENAI_TEST_KEY}.", "Incorrect API key provided: [REDACTED]."),
+        ("invalid x-api-key sk-ant-api03-abcdefghijklmnop", "invalid x-api-key [REDACTED]"),
+        ("GET https://h/v1?key=AIzaSyD-abc123&alt=json failed", "GET https://h/v1?[REDACTED]&alt=json failed"),
+        ("Authorization: Bearer abc.def.ghi123", "Authorization: Bearer [REDACTED]"),
+        ("key Zx81kLmN0pQrStUvWxYz12AbCdEfGhIjKlMn rejected", "key [REDACTED] rejected"),
+        # ids, digests and model names that error texts quote are kept
+        ("request id 123e4567-e89b-12d3-a456-426614174000", None),
+        ("digest 9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e", None),
+        ("model gpt-4o-mini-2024-07-18 not found; see the risk-assessment-framework doc", None),
+        ("This model's maximum context length is 8192 tokens", None),
+    ],
+)
+def test_scrub_secrets(text: str, expected: str | None) -> None:
+    from llmprod._secrets import scrub_secrets
+
+    assert scrub_secrets(text) == (text if expected is None else expected)
