@@ -82,14 +82,16 @@ def _client(**options: Any) -> llmprod.AsyncClient:
 
 
 def _redis() -> tuple[subprocess.Popen[bytes], str] | None:
-    binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
+    fallback = Path("/usr/bin/redis-server")
+    binary = shutil.which("redis-server") or (str(fallback) if fallback.exists() else None)
     if binary is None:
         return None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen([*args, "--dir", tempfile.gettempdir()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args += ["--dir", tempfile.gettempdir()]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):

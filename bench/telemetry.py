@@ -110,7 +110,7 @@ def table(title: str, figures: dict[str, float], baseline: str) -> None:
         print(f"  {kind:<28} {us:8.1f} us   x{us / base:5.2f}   +{us - base:6.1f} us")
 
 
-async def main() -> None:
+async def main() -> dict[str, dict[str, float]]:
     try:
         import prometheus_client  # noqa: F401
 
@@ -131,14 +131,15 @@ async def main() -> None:
         print("opentelemetry-sdk is not installed: the SDK rows are skipped", file=sys.stderr)
     print(f"llmprod telemetry overhead, python {sys.version.split()[0]}, {CALLS} calls x {ROUNDS} rounds")
     for label, rows in figures.items():
-        table(f"{label}, API only", {k: v for k, v in rows.items() if "SDK" not in k}, "off")
-        sdk_rows = {k: v for k, v in rows.items() if "SDK" in k and "no SDK" not in k}
+        table(f"{label}, API only", {k: v for k, v in rows.items() if k in no_sdk}, "off")
+        sdk_rows = {k: v for k, v in rows.items() if k not in no_sdk}
         if sdk_rows:
             table(f"{label}, SDK installed", sdk_rows, "off (SDK installed)")
-    out = os.environ.get("LLMPROD_BENCH_OUT")
-    if out:
-        Path(out, "telemetry.json").write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    results = asyncio.run(main())
+    out = os.environ.get("LLMPROD_BENCH_OUT")
+    if out:
+        Path(out, "telemetry.json").write_text(json.dumps(results, indent=2))

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         ServerError,
         StreamInterruptedError,
     )
+    from ._gpu_cost import gpu_cost_per_million_tokens
     from ._ledger import Ledger, RedisLedger
     from ._models import (
         AttemptRecord,
@@ -158,6 +159,7 @@ _LAZY = {
     "RedisLedger": "llmprod._ledger",
     "Price": "llmprod._pricing",
     "prices": "llmprod._pricing",
+    "gpu_cost_per_million_tokens": "llmprod._gpu_cost",
 }
 
 
@@ -262,6 +264,7 @@ __all__ = [
     "Timeout",
     "Usage",
     "VLLM",
+    "gpu_cost_per_million_tokens",
     "prices",
     "wrap",
 ]

@@ -140,13 +140,16 @@ class PII:
 
     ``mode="mask"`` writes ``[EMAIL]``; ``"pseudonymize"`` writes ``<EMAIL_1>`` and,
     with ``restore=True``, puts the originals back into the answer for the caller.
-    ``entities`` limits the detectors (None: all of them).
+    ``entities`` limits the detectors (None: all of them); ``detectors`` adds custom
+    ones (``llmprod.pii.Detector``). PII the model itself writes is redacted too
+    (``redact_output``) and is never restored.
     """
 
     mode: PIIMode = "mask"
     restore: bool = True
     entities: Sequence[str] | None = None
     redact_output: bool = True
+    detectors: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in ("mask", "pseudonymize"):

@@ -21,11 +21,20 @@ from ._tokens import count_request, count_text
 
 @dataclass(slots=True)
 class CallCost:
-    """One call's cost bookkeeping while it runs."""
+    """One call's cost bookkeeping while it runs. The prompt is counted only when
+    needed (a budget, a GPU meter, or a provider that reports no usage)."""
 
-    prompt_tokens: int
+    request: ChatRequest
+    model: str | None
     meter: GpuMeter | None = None
     ticket: int | None = None
+    _prompt: int | None = None
+
+    @property
+    def prompt_tokens(self) -> int:
+        if self._prompt is None:
+            self._prompt = count_request(self.request, self.model).tokens
+        return self._prompt
 
 
 def declared_price(backend: object) -> Price | None:
@@ -76,12 +85,10 @@ class DeploymentCosts:
         return self.table.lookup(model)
 
     def start(self, request: ChatRequest) -> CallCost:
-        model = request.model or self.models.get(self.deployments[0].label)
-        prompt = count_request(request, model).tokens
-        call = CallCost(prompt)
+        call = CallCost(request, request.model or self.models.get(self.deployments[0].label))
         if self.primary is not None:
             call.meter = self.primary
-            call.ticket = self.primary.start(self.primary.expected_weight(prompt, request.max_tokens))
+            call.ticket = self.primary.start(self.primary.expected_weight(call.prompt_tokens, request.max_tokens))
         return call
 
     def worst_case(self, request: ChatRequest, call: CallCost) -> float | None:

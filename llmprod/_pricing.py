@@ -134,13 +134,18 @@ class PriceTable:
     def register(self, model: str, *, input: float, output: float, **details: Any) -> Price:
         """Add or replace the price of ``model`` (USD per million tokens).
 
-        ``details``: ``cached_input``, ``cache_write``, ``context_window``,
+        Replacing a known model's price keeps its context window, max output and
+        provider unless given. ``details``: ``cached_input``, ``cache_write``, ``context_window``,
         ``max_output``, ``provider``, ``source``, ``read``, ``note``, ``aliases``.
         """
         aliases = details.pop("aliases", ())
         unknown = set(details) - {f.name for f in fields(Price)}
         if unknown:
             raise ConfigError(f"unknown price fields {sorted(unknown)}", path=f"prices.{model}")
+        known = self.find(model)
+        if known is not None:  # a new price for a known model keeps its limits
+            for name in ("context_window", "max_output", "provider"):
+                details.setdefault(name, getattr(known, name))
         price = Price(model=model, input=input, output=output, **details)
         with self._lock:
             for name in (model, *aliases):

@@ -27,6 +27,7 @@ Prometheus is opt-in (the ``prometheus`` extra)::
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -180,11 +181,15 @@ _calls: collections.OrderedDict[str, SpanContext] = collections.OrderedDict()
 _CALLS_KEPT = 10_000
 
 
+_calls_lock = threading.Lock()
+
+
 def remember_call(response_id: str, span: Span) -> None:
     """Keep the span context of a recent response, so feedback can link to it."""
-    _calls[response_id] = span.get_span_context()
-    if len(_calls) > _CALLS_KEPT:
-        _calls.popitem(last=False)
+    with _calls_lock:  # clients on several loop threads share it
+        _calls[response_id] = span.get_span_context()
+        if len(_calls) > _CALLS_KEPT:
+            _calls.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +296,9 @@ class OpenTelemetryHook:
             BudgetAlert: self._budget,
             Feedback: self._feedback,
         }
+
+    def __repr__(self) -> str:
+        return f"OpenTelemetryHook(deployments={list(self._endpoints)!r})"
 
     def __call__(self, event: Event) -> None:
         handler = self._handlers.get(type(event))
@@ -444,7 +452,8 @@ class OpenTelemetryHook:
         self._m.feedback.add(1, label_attrs)
         if event.score is not None:
             self._m.feedback_score.record(event.score, label_attrs)
-        linked = _calls.get(event.response_id)
+        with _calls_lock:
+            linked = _calls.get(event.response_id)
         span = self._tracer.start_span(
             "llmprod feedback", kind=SpanKind.INTERNAL, links=[Link(linked)] if linked is not None else None
         )

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
 import math
+import os
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
@@ -144,6 +146,19 @@ def map_http_errors(deployment: str) -> Iterator[None]:
         raise ProviderConnectionError(f"connection broke: {type(exc).__name__}: {exc}", deployment=deployment) from exc
 
 
+def fast_transport(max_connections: int) -> httpx.AsyncBaseTransport | None:
+    """httpx's API over aiohttp's pool when aiohttp is installed (extra ``fast``), else None.
+
+    httpx's own async pool is the bottleneck under concurrency (see docs/performance.md).
+    ``LLMPROD_HTTP_TRANSPORT=httpx`` keeps httpx's own transport.
+    """
+    if os.environ.get("LLMPROD_HTTP_TRANSPORT", "").lower() == "httpx" or importlib.util.find_spec("aiohttp") is None:
+        return None
+    from ._aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(max_connections=max_connections)
+
+
 class HttpPool:
     """A lazily created, pooled ``httpx.AsyncClient``, rebuilt if the loop changes."""
 
@@ -178,7 +193,7 @@ class HttpPool:
                 limits=httpx.Limits(
                     max_connections=self.max_connections, max_keepalive_connections=self.max_connections
                 ),
-                transport=self.transport,
+                transport=self.transport or fast_transport(self.max_connections),
                 follow_redirects=False,
             )
             self._loop = loop

@@ -126,7 +126,7 @@ class Anthropic:
     async def complete(self, request: ChatRequest) -> ChatResponse:
         body = self._body(request, stream=False)
         data = await post_json(self._pool, "/v1/messages", body, deployment=self.name, read_error=read_error)
-        return parse_message(data, deployment=self.name, model=self.model)
+        return parse_message(data, deployment=self.name, model=request.model or self.model)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         state = _StreamState(StreamAssembler(model=request.model or self.model, deployment=self.name), self.name)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from .._models import ChatRequest
 from .._tokens import TokenCount, count_request
 
@@ -15,18 +12,9 @@ def prompt_tokens(request: ChatRequest) -> TokenCount:
 
 
 def context_window(model: str | None) -> int | None:
-    """The model's context window from the price table, when it has one for ``model``."""
+    """The model's context window from the price table, when it knows ``model``."""
     if not model:
         return None
-    try:
-        pricing: Any = importlib.import_module("llmprod._pricing")
-    except ImportError:
-        return None
-    lookup = getattr(pricing, "context_window", None)
-    if lookup is None:
-        return None
-    try:
-        window = lookup(model)
-    except LookupError:
-        return None
-    return int(window) if isinstance(window, int | float) and window > 0 else None
+    from .._pricing import context_window as lookup  # the price table loads on first use
+
+    return lookup(model)

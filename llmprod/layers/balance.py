@@ -32,6 +32,7 @@ from .._types import Backend, Emit
 T = TypeVar("T")
 EWMA_ALPHA = 0.3
 P95_MIN_SAMPLES = 20
+HEDGE_BURST = 100  # hedges may be banked over this many calls: slow calls come in bursts
 Opened = tuple[ChatChunk | None, AsyncIterator[ChatChunk], "Replica"]
 
 
@@ -208,7 +209,7 @@ class BalanceLayer:
         hedge = self.hedge
         if hedge is None:
             return None
-        self._tokens = min(max(1.0, hedge.max_extra * 10), self._tokens + hedge.max_extra)
+        self._tokens = min(HEDGE_BURST * hedge.max_extra + 1, self._tokens + hedge.max_extra)
         delay = hedge.delay if hedge.delay != "p95" else self._p95
         if delay is None:
             return None

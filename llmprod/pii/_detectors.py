@@ -46,20 +46,22 @@ _NAME = re.compile(r"[A-Z][A-Z0-9_]*\Z")
 
 # Numbers: one cheap pass finds runs of number characters, the detectors run inside them.
 _NUMBER_RUN = re.compile(r"[+(0-9][0-9 ().\-/+]{6,}")
-_NOT_AFTER_NUMBER = r"(?![\w@]|[.\-/+]?\d)"
+_NOT_AFTER_NUMBER = r"(?![\w@]|[ .\-/+]?\d)"  # nor the middle of a longer run of digit groups
+_NOT_BEFORE_NUMBER = r"(?<![\w.+\-/@])(?!(?<=\d )[\d(])"  # a digit group right after another is no start
 _CARD = re.compile(
-    r"(?<![\w.+\-/@])\d{4}(?:([ \-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|([ \-])\d{6}\2\d{4,5}|\d{8,15})"
+    _NOT_BEFORE_NUMBER
+    + r"\d{4}(?:([ \-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?|([ \-])\d{6}\2\d{4,5}|\d{8,15})"
     + _NOT_AFTER_NUMBER,
     re.ASCII,
 )
-_SSN = re.compile(r"(?<![\w.+\-/@])(\d{3})([\- ])(\d{2})\2(\d{4})" + _NOT_AFTER_NUMBER, re.ASCII)
+_SSN = re.compile(_NOT_BEFORE_NUMBER + r"(\d{3})([\- ])(\d{2})\2(\d{4})" + _NOT_AFTER_NUMBER, re.ASCII)
 _IPV4 = re.compile(r"(?<![\w.\-+@])\d{1,3}(?:\.\d{1,3}){3}(?![\w@\-]|\.\d)", re.ASCII)
 _VERSION_BEFORE = re.compile(
     r"(?i)(?:\bv|\bversion|\bver\.?|\brelease|\bbuild|\boid|\bfirmware|\bfw)[ :=#]{0,3}\Z", re.ASCII
 )
 _PHONE = re.compile(
-    r"(?<![\w.+\-/@)])(?:"
-    r"(?P<intl>\+\d{1,3}(?:(?:[ .\-]|(?<=\)))\(?\d{1,5}\)?){1,6}|\+\d{8,15})"
+    _NOT_BEFORE_NUMBER + r"(?<!\))(?:"
+    r"(?P<intl>\+\d{1,3}(?:(?:[ .\-]|(?<=\)))\(?\d{1,8}\)?){1,6}|\+\d{8,15})"
     r"|(?P<nanp>(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4})"
     r"|(?P<br>\(\d{2}\) ?9?\d{4}-\d{4}|\d{2} 9\d{4}-\d{4})"
     r"|(?P<trunk>\(?0\d{1,4}\)?(?:(?:[ ./\-]|(?<=\)))\d{2,8}){1,4})"
@@ -165,7 +167,7 @@ def _phone(text: str, m: re.Match[str]) -> bool:
     if kind == "nanp":
         return nanp_ok(digits)
     if kind == "trunk":
-        return 9 <= len(digits) <= 12 and digits[1] != "0"
+        return 10 <= len(digits) <= 12 and digits[1] != "0"
     return True
 
 

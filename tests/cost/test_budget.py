@@ -119,7 +119,9 @@ async def test_per_tenant_budgets_are_separate_and_windowed() -> None:
         with pytest.raises(llmprod.BudgetExceededError) as refused:
             await c.chat("hello", max_tokens=20, tenant="acme")
         await c.chat("hello", max_tokens=20, tenant="globex")
-    assert refused.value.budget.startswith("tenant:acme@") and len(refused.value.budget) == len("tenant:acme@2026-11-27")
+    assert refused.value.budget.startswith("tenant:acme@") and len(refused.value.budget) == len(
+        "tenant:acme@2026-11-27"
+    )
 
 
 async def test_per_tag_budget() -> None:

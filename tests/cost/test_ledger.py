@@ -130,7 +130,9 @@ async def test_estimated_usage_when_the_provider_reports_none() -> None:
         model = "gpt-4o"
 
         async def complete(self, request: llmprod.ChatRequest) -> ChatResponse:
-            return ChatResponse(id="1", text="four words right here", finish_reason="stop", usage=Usage(), model="gpt-4o")
+            return ChatResponse(
+                id="1", text="four words right here", finish_reason="stop", usage=Usage(), model="gpt-4o"
+            )
 
         async def stream(self, request: llmprod.ChatRequest):  # type: ignore[no-untyped-def]
             raise NotImplementedError

@@ -83,7 +83,10 @@ def test_strict_mode_raises_for_an_unknown_model() -> None:
 def test_users_register_and_override_prices() -> None:
     table = PriceTable()
     table.register("my-model", input=1.0, output=2.0, cached_input=0.5, aliases=["my-model-v2"])
-    assert table.cost(Usage(prompt_tokens=1_000_000, completion_tokens=500_000, cached_tokens=500_000), "my-model-v2") == 1.75
+    assert (
+        table.cost(Usage(prompt_tokens=1_000_000, completion_tokens=500_000, cached_tokens=500_000), "my-model-v2")
+        == 1.75
+    )
     table.register("gpt-4o", input=1.0, output=1.0)  # a negotiated price beats the shipped one
     assert table.cost(Usage(prompt_tokens=1_000_000), "gpt-4o-2024-11-20") == 1.0
     with pytest.raises(llmprod.ConfigError):
@@ -113,3 +116,9 @@ def test_worst_case_is_every_prompt_token_uncached_plus_the_output_limit() -> No
 def test_the_process_wide_table_is_public() -> None:
     assert isinstance(llmprod.prices, PriceTable)
     assert llmprod.prices.find("gpt-4.1") is not None
+
+
+def test_a_new_price_for_a_known_model_keeps_its_limits() -> None:
+    table = PriceTable()
+    price = table.register("gpt-4o", input=2.0, output=8.0)
+    assert (price.context_window, price.max_output, price.cached_input) == (128_000, 16_384, None)

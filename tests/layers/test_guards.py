@@ -315,3 +315,12 @@ class _ChunkedBackend:
 
     async def aclose(self) -> None:
         return None
+
+
+async def test_the_price_tables_context_window_bounds_the_prompt() -> None:
+    client, backend, _ = _client()
+    prompt = "word " * 40  # ~40 tokens
+    assert (await client.chat(prompt, model="gpt-4o-mini", max_tokens=127_900)).text == "fine"
+    with pytest.raises(llmprod.InputRejectedError, match="context window 128000 minus max_tokens 127990"):
+        await client.chat(prompt, model="gpt-4o-mini", max_tokens=127_990)
+    assert len(backend.requests) == 1

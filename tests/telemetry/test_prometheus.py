@@ -105,3 +105,19 @@ def test_wsgi_app_serves_the_registry() -> None:
     assert status == ["200 OK"]
     families = {f.name: f.samples for f in text_string_to_metric_families(body.decode())}
     assert value(families, "llmprod_breaker_state", deployment="d", replica="r") == 2
+
+
+def test_grafana_dashboard_uses_only_metrics_that_exist() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    registry = prometheus_client.CollectorRegistry()
+    PrometheusHook(registry=registry)
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
+    known = {f.name + s for f in registry.collect() for s in suffixes.get(f.type, ("",))}
+    dashboard = json.loads((Path(__file__).parents[2] / "docs" / "grafana" / "llmprod.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in exprs for name in re.findall(r"\bllmprod_[a-z_]+", e)}
+    assert len(used) >= 10
+    assert used <= known, used - known
