@@ -266,6 +266,8 @@ class OpenTelemetryHook:
 
     ``meter_provider`` and ``tracer_provider`` default to the global ones (no-op until
     an SDK is installed). ``labels`` are constant attributes added to every metric.
+    A client with telemetry on has one already; a second one, for another meter
+    provider, should pass ``spans=False`` so that span events are not doubled.
     """
 
     def __init__(
@@ -275,7 +277,9 @@ class OpenTelemetryHook:
         labels: Mapping[str, Any] | None = None,
         meter_provider: metrics.MeterProvider | None = None,
         tracer_provider: trace.TracerProvider | None = None,
+        spans: bool = True,
     ) -> None:
+        self._spans = spans
         self._m = _global() if meter_provider is None else _instruments(meter_provider.get_meter("llmprod"))
         self._tracer = tracer(tracer_provider)
         self._labels = dict(labels or {})
@@ -308,9 +312,10 @@ class OpenTelemetryHook:
     def _attrs(self, **extra: Any) -> dict[str, Any]:
         return {**self._labels, **{k.replace("__", "."): v for k, v in extra.items() if v is not None}}
 
-    @staticmethod
-    def _span() -> Span | None:
+    def _span(self) -> Span | None:
         """The current llmprod call span, when it records."""
+        if not self._spans:
+            return None
         span = trace.get_current_span()
         if span.is_recording() and otel_context.get_value(_CALL_KEY) is not None:
             return span
@@ -452,6 +457,8 @@ class OpenTelemetryHook:
         self._m.feedback.add(1, label_attrs)
         if event.score is not None:
             self._m.feedback_score.record(event.score, label_attrs)
+        if not self._spans:
+            return
         with _calls_lock:
             linked = _calls.get(event.response_id)
         span = self._tracer.start_span(

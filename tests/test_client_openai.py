@@ -46,11 +46,11 @@ async def test_provider_errors_reach_the_caller(fault_server: FaultServer) -> No
     async with async_client(fault_server) as client:
         with pytest.raises(llmprod.AuthenticationError, match="bad key"):
             await client.chat("hi")
-        # A retryable failure ends the (one-deployment) fallback chain, which reports every cause.
-        with pytest.raises(llmprod.AllBackendsFailedError) as raised:
+        # With one deployment there is no fallback: its own typed error reaches the caller.
+        with pytest.raises(llmprod.ServerError) as raised:
             await client.chat("hi")
-    [cause] = raised.value.errors
-    assert isinstance(cause, llmprod.ServerError) and cause.status == 503 and "overloaded" in str(cause)
+    cause = raised.value
+    assert cause.status == 503 and "overloaded" in str(cause)
     assert len(fault_server.requests) == 2
 
 

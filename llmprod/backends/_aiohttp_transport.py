@@ -107,7 +107,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
 
-    async def _send(self, session: aiohttp.ClientSession, request: httpx.Request, body: bytes) -> aiohttp.ClientResponse:
+    async def _send(
+        self, session: aiohttp.ClientSession, request: httpx.Request, body: bytes
+    ) -> aiohttp.ClientResponse:
         for tries_left in range(_STALE_RETRIES, -1, -1):
             try:
                 return await session.request(

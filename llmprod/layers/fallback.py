@@ -43,7 +43,10 @@ def triggers(exc: BaseException, on: Collection[Trigger]) -> bool:
 
 
 class FallbackLayer:
-    """Ordered deployments; raises :class:`AllBackendsFailedError` with every cause."""
+    """Ordered deployments; raises :class:`AllBackendsFailedError` with every cause.
+
+    A chain of one deployment is no fallback: its own typed error reaches the caller.
+    """
 
     def __init__(self, chain: Sequence[Backend], emit: Emit, *, on: Collection[Trigger] = FALLBACK_ON) -> None:
         if not chain:
@@ -66,6 +69,8 @@ class FallbackLayer:
             )
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        if len(self.chain) == 1:
+            return await self.chain[0].complete(request)
         errors: list[BaseException] = []
         for index, backend in enumerate(self.chain):
             try:
@@ -77,7 +82,12 @@ class FallbackLayer:
                 self._moved_on(request, index, exc)
         raise AllBackendsFailedError(errors) from errors[-1]
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        if len(self.chain) == 1:
+            return self.chain[0].stream(request)
+        return self._stream(request)
+
+    async def _stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         errors: list[BaseException] = []
         for index, backend in enumerate(self.chain):
             started = False

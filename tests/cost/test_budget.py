@@ -46,7 +46,7 @@ async def test_one_call_costs_what_we_expect() -> None:
 
 
 async def test_100_concurrent_calls_cannot_overspend_a_hard_budget() -> None:
-    backend = sim()
+    backend = sim(latency=llmprod.Latency(median=0.5, p99=0.5))  # all reserve before any settles
     hard = 0.25
     async with client(backend, llmprod.Budget(hard=hard)) as c:
         outcomes = await _outcomes(c, 100)

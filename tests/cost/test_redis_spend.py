@@ -18,7 +18,8 @@ pytestmark = pytest.mark.redis
 
 async def test_two_processes_cannot_overspend_a_shared_budget(redis_server) -> None:  # type: ignore[no-untyped-def]
     budget = llmprod.Budget(hard=0.25, redis_url=redis_server.url)
-    backends = [sim(), sim()]
+    slow = llmprod.Latency(median=1.0, p99=1.0)  # every call reserves before any settles
+    backends = [sim(latency=slow), sim(latency=slow)]
     clients = [llmprod.AsyncClient(b, retry=None, breaker=None, budget=budget) for b in backends]
     try:
         calls = [c.chat("hello", max_tokens=20) for c in clients for _ in range(50)]

@@ -53,7 +53,9 @@ def total(reader: InMemoryMetricReader, name: str, **match: Any) -> float:
 def client(reader: Reader, deployments: Any, **options: Any) -> AsyncClient:
     provider, _ = reader
     c = AsyncClient(deployments, **{"retry": None, "breaker": None, **options})
-    c.hooks.append(OpenTelemetryHook(c.deployments, meter_provider=provider, labels={"service.name": "svc"}))
+    c.hooks.append(
+        OpenTelemetryHook(c.deployments, meter_provider=provider, labels={"service.name": "svc"}, spans=False)
+    )
     return c
 
 
