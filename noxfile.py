@@ -1,8 +1,8 @@
 """Sessions: tests (all extras / no extras), lint, typecheck, examples, docs, bench.
 
-    nox -s tests          # both test sessions
-    nox -s lint typecheck
-    nox -s bench          # prints figures; not run in CI
+nox -s tests          # both test sessions
+nox -s lint typecheck
+nox -s bench          # prints figures; not run in CI
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("-e", ".[test,all]", "mypy>=1.10", "types-cachetools", "types-redis", "types-PyYAML")
+    session.install("-e", ".[test,all]", "mypy>=1.10")
     session.run("mypy", "--strict", "llmprod", "tests/typing/api.py")
 
 
@@ -60,7 +60,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: print tables of figures (not timed asserts), and write JSON to bench-results/."""
-    session.install("-e", ".[all]")
+    session.install("-e", ".[all,bench]")
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     scripts = session.posargs or [str(p) for p in sorted((ROOT / "bench").glob("*.py")) if not p.name.startswith("_")]

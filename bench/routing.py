@@ -1,6 +1,6 @@
 """Hybrid routing vs always-large: cost per 1K requests and latency on a mixed workload.
 
-    nox -s bench -- bench/routing.py
+nox -s bench -- bench/routing.py
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ WORDS = ["France", "Japan", "happy", "tomato", "Spanish", "seven", "payments", "
 
 def workload(n: int, hard_share: float, seed: int = 1) -> list[str]:
     rng = random.Random(seed)
-    return [
-        rng.choice(HARD if rng.random() < hard_share else EASY).format(rng.choice(WORDS)) for _ in range(n)
-    ]
+    return [rng.choice(HARD if rng.random() < hard_share else EASY).format(rng.choice(WORDS)) for _ in range(n)]
 
 
 def deployments() -> list[llmprod.Deployment]:

@@ -22,6 +22,7 @@ with FaultServer() as primary, FaultServer() as secondary:
         r = client.chat("Summarize: the nightly job failed twice.", max_tokens=20)
         print("answered by", r.deployment, "after", r.attempts, "attempts")
         for attempt in r.attempt_log:
-            print(f"  {attempt.deployment:<8} {attempt.outcome:<6} {attempt.error or '':<24} {attempt.latency * 1000:6.1f} ms")
+            error = attempt.error or ""
+            print(f"  {attempt.deployment:<8} {attempt.outcome:<6} {error:<24} {attempt.latency * 1000:6.1f} ms")
         print("requests the primary received:", len(primary.requests))
         print("requests the backup received:", len(secondary.requests))

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from .backends.cohere import Cohere
     from .backends.openai import OpenAICompatible
     from .backends.simulated import Latency, Simulated
+    from .backends.transformers import Transformers
     from .backends.vllm import VLLM
 
 # Public name -> module that defines it, imported on first access.
@@ -152,6 +153,7 @@ _LAZY = {
     "Anthropic": "llmprod.backends.anthropic",
     "Cohere": "llmprod.backends.cohere",
     "VLLM": "llmprod.backends.vllm",
+    "Transformers": "llmprod.backends.transformers",
     "Simulated": "llmprod.backends.simulated",
     "Latency": "llmprod.backends.simulated",
     "CostReport": "llmprod._cost_report",
@@ -262,6 +264,7 @@ __all__ = [
     "StreamInterruptedError",
     "Telemetry",
     "Timeout",
+    "Transformers",
     "Usage",
     "VLLM",
     "gpu_cost_per_million_tokens",

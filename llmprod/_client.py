@@ -22,11 +22,12 @@ from ._exceptions import (
     OutputRejectedError,
     StreamInterruptedError,
 )
-from ._ledger import Ledger
+from ._ledger import Ledger, RedisLedger
 from ._models import CacheControl, CallTrace, ChatChunk, ChatRequest, ChatResponse, Message, Usage, new_id
 from ._request import build_request
 from ._routing import SLO_TARGETS, Router
 from ._runner import LoopThread
+from ._shared_state import check_redis_url, with_redis
 from ._stack import StackConfig, build_stack
 from ._stats import Stats, StatsHook
 from ._types import Backend, Hook
@@ -40,6 +41,10 @@ class AsyncClient:
     ``deployments`` is a backend, or a list tried in order (a fallback chain); with
     none, the built-in simulated provider answers. ``fallback`` is the last resort: a
     function of the request and the final error that returns an answer.
+    ``redis_url`` shares state between processes and hosts through one Redis (the
+    ``redis`` extra): it fills the ``redis_url`` of the breaker, cache, budget and rate
+    limit configs that do not name their own, and the spend ledger's totals go there
+    too (``await client.ledger.areport()`` reads every process's). It turns no layer on.
 
     Example::
 
@@ -64,6 +69,7 @@ class AsyncClient:
         router: Router | None = None,
         hooks: Sequence[Hook] = (),
         fallback: FallbackFunction | None = None,
+        redis_url: str | None = None,
     ) -> None:
         if deployments is None:
             from .backends.simulated import Simulated
@@ -76,6 +82,10 @@ class AsyncClient:
         self.deployments = [as_deployment(d) for d in deployments]
         if isinstance(telemetry, bool):
             telemetry = Telemetry(enabled=telemetry)
+        if redis_url is not None:  # one Redis for every piece of shared state (_shared_state.py)
+            redis_url = check_redis_url(redis_url)
+            breaker, cache = with_redis(breaker, redis_url), with_redis(cache, redis_url)
+            budget, rate_limit = with_redis(budget, redis_url), with_redis(rate_limit, redis_url)
         self.config = StackConfig(
             retry=retry,
             breaker=breaker,
@@ -98,7 +108,8 @@ class AsyncClient:
 
             defaults += default_hooks(telemetry, self.deployments)
         given = [h for h in hooks if isinstance(h, Ledger)]
-        self.ledger: Ledger = given[0] if given else Ledger()
+        self.ledger: Ledger = given[0] if given else (Ledger() if redis_url is None else RedisLedger(redis_url))
+        self._owns_ledger = not given
         if not given:
             defaults.append(self.ledger)
         self._emit = Emitter([*defaults, *hooks])
@@ -327,6 +338,8 @@ class AsyncClient:
             return
         self._closed = True
         await self._root.aclose()
+        if self._owns_ledger and isinstance(self.ledger, RedisLedger):
+            await self.ledger.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self

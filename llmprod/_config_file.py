@@ -8,6 +8,8 @@
     attempts = 3
     [cache]
     ttl = 3600
+    [redis]                         # optional: one Redis shared by every process
+    url = "${REDIS_URL}"            # breaker, cache, budget, rate limit and ledger
 
 Every section is checked against its config class: an unknown key, a wrong type or a
 bad value raises :class:`ConfigError` naming the exact key path
@@ -32,6 +34,7 @@ from typing import Any, Literal, Union
 from . import _config
 from ._deployment import Deployment
 from ._exceptions import ConfigError
+from ._shared_state import check_redis_url
 from ._types import Backend
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -175,7 +178,9 @@ def build_section(cls: type[Any], raw: Any, path: str) -> Any:
     try:
         return cls(**raw)
     except ConfigError as exc:
-        raise ConfigError(exc.message.split(": ", 1)[-1], path=f"{path}.{exc.path.split('.', 1)[-1]}" if exc.path else path) from None
+        raise ConfigError(
+            exc.message.split(": ", 1)[-1], path=f"{path}.{exc.path.split('.', 1)[-1]}" if exc.path else path
+        ) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc), path=path) from None
 
@@ -212,7 +217,9 @@ def _deployment(raw: Any, path: str) -> Backend | Deployment:
         settings = dict(raw)
         unknown = set(settings) - _DEPLOYMENT_KEYS
         if unknown:
-            raise ConfigError(f"unknown key; expected one of {sorted(_DEPLOYMENT_KEYS)}", path=f"{path}.{sorted(unknown)[0]}")
+            raise ConfigError(
+                f"unknown key; expected one of {sorted(_DEPLOYMENT_KEYS)}", path=f"{path}.{sorted(unknown)[0]}"
+            )
         replicas = settings.pop("replicas")
         if not isinstance(replicas, list) or not replicas:
             raise ConfigError("expected a non-empty list of replicas", path=f"{path}.replicas")
@@ -231,9 +238,10 @@ def _deployment(raw: Any, path: str) -> Backend | Deployment:
 def load_config(source: str | Path | Mapping[str, Any]) -> ClientSpec:
     """Read and validate a config file (TOML, or YAML with PyYAML) or a dict."""
     data = _expand(_read(source), "")
-    unknown = set(data) - {"deployments", *_SECTIONS}
+    unknown = set(data) - {"deployments", "redis", *_SECTIONS}
     if unknown:
-        raise ConfigError(f"unknown section; expected one of {sorted({'deployments', *_SECTIONS})}", path=sorted(unknown)[0])
+        expected = sorted({"deployments", "redis", *_SECTIONS})
+        raise ConfigError(f"unknown section; expected one of {expected}", path=sorted(unknown)[0])
     raw_deployments = data.get("deployments")
     if not isinstance(raw_deployments, list) or not raw_deployments:
         raise ConfigError("expected a non-empty list of deployments", path="deployments")
@@ -247,19 +255,39 @@ def load_config(source: str | Path | Mapping[str, Any]) -> ClientSpec:
             options[name] = None if name != "telemetry" else False
         else:
             options[name] = build_section(cls, raw, name)
+    if "redis" in data:
+        options["redis_url"] = _redis_url(data["redis"])
     return ClientSpec(deployments=deployments, options=options)
+
+
+def _redis_url(raw: Any) -> str:
+    """The ``[redis]`` section: ``url``, shared by every layer that keeps state."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("expected a table with a 'url'", path="redis")
+    unknown = set(raw) - {"url"}
+    if unknown:
+        raise ConfigError("unknown key; expected one of ['url']", path=f"redis.{sorted(unknown)[0]}")
+    if "url" not in raw:
+        raise ConfigError("missing; the Redis URL every process shares", path="redis.url")
+    return check_redis_url(raw["url"], path="redis.url")
 
 
 def describe_config(spec: ClientSpec) -> str:
     """The resolved stack, outer to inner, as text. Secrets never appear (reprs hide them)."""
     lines = ["llmprod stack (outer to inner):"]
     layer_order = ["telemetry", "guards", "rate_limit", "pii", "cache", "budget"]
-    defaults: dict[str, Any] = {"telemetry": _config.Telemetry(), "retry": _config.Retry(), "breaker": _config.Breaker()}
+    defaults: dict[str, Any] = {
+        "telemetry": _config.Telemetry(),
+        "retry": _config.Retry(),
+        "breaker": _config.Breaker(),
+    }
     for name in layer_order:
         value = spec.options.get(name, defaults.get(name))
         if value not in (None, False):
             lines.append(f"  {name:<11} {value!r}")
     lines.append("  fallback    " + " -> ".join(_label(d) for d in spec.deployments))
+    if "redis_url" in spec.options:
+        lines.append("  shared state in Redis (URL hidden): breaker, cache, budget, rate limit, ledger")
     for name in ("retry", "timeout", "breaker"):
         value = spec.options.get(name, defaults.get(name, _config.Timeout() if name == "timeout" else None))
         lines.append(f"  {name:<11} {value!r}" if value is not None else f"  {name:<11} off")

@@ -127,7 +127,9 @@ def _progress(out: TextIO, done: int, total: int, started: float) -> None:
     out.flush()
 
 
-async def run_demo(requests: int = 400, concurrency: int = 32, *, seed: int = 7, speed: float = 1.0, out: TextIO = sys.stdout) -> int:
+async def run_demo(
+    requests: int = 400, concurrency: int = 32, *, seed: int = 7, speed: float = 1.0, out: TextIO = sys.stdout
+) -> int:
     """Run the workload and print the report; returns the number of failed calls."""
     rng = random.Random(seed)
     counts = DemoCounts()

@@ -33,7 +33,10 @@ def response_html(response: ChatResponse) -> str:
         ("model", response.model),
         ("deployment", response.deployment),
         ("finish", response.finish_reason),
-        ("tokens in / out", f"{usage.prompt_tokens} / {usage.completion_tokens}" + (" (est.)" if usage.estimated else "")),
+        (
+            "tokens in / out",
+            f"{usage.prompt_tokens} / {usage.completion_tokens}" + (" (est.)" if usage.estimated else ""),
+        ),
         ("cost (USD)", response.cost),
         ("latency (s)", round(response.latency, 4)),
         ("attempts", response.attempts),

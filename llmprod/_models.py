@@ -245,7 +245,7 @@ class CallTrace:
 class StreamAssembler:
     """Builds the final :class:`ChatResponse` of a stream from its chunks."""
 
-    __slots__ = ("_parts", "_tool_calls", "finish_reason", "usage", "model", "deployment", "id")
+    __slots__ = ("_parts", "_tool_calls", "deployment", "finish_reason", "id", "model", "usage")
 
     def __init__(self, *, model: str, deployment: str, id: str | None = None) -> None:
         self._parts: list[str] = []

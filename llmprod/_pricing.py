@@ -118,18 +118,22 @@ class PriceTable:
         self._lock = threading.Lock()
         self._builtin: dict[str, Price] | None = None if builtin else {}
         self._user: dict[str, Price] = {}
+        self._merged: dict[str, Price] | None = None
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
         return f"PriceTable({len(self._rows())} models, strict={self.strict})"
 
     def _rows(self) -> dict[str, Price]:
-        if self._builtin is None:
-            with self._lock:
-                if self._builtin is None:
-                    text = resources.files("llmprod").joinpath("data/prices.toml").read_text("utf-8")
-                    self._builtin = _parse(tomllib.loads(text), "llmprod/data/prices.toml")
-        return {**self._builtin, **self._user}
+        merged = self._merged
+        if merged is not None:
+            return merged
+        with self._lock:
+            if self._builtin is None:
+                text = resources.files("llmprod").joinpath("data/prices.toml").read_text("utf-8")
+                self._builtin = _parse(tomllib.loads(text), "llmprod/data/prices.toml")
+            merged = self._merged = {**self._builtin, **self._user}
+        return merged
 
     def register(self, model: str, *, input: float, output: float, **details: Any) -> Price:
         """Add or replace the price of ``model`` (USD per million tokens).
@@ -150,6 +154,7 @@ class PriceTable:
         with self._lock:
             for name in (model, *aliases):
                 self._user[name] = price
+            self._merged = None
         return price
 
     def load(self, path: str | Path) -> int:
@@ -163,6 +168,7 @@ class PriceTable:
         rows = _parse(data, str(path))
         with self._lock:
             self._user.update(rows)
+            self._merged = None
         return len({p.model for p in rows.values()})
 
     def find(self, model: str | None) -> Price | None:

@@ -32,14 +32,20 @@ def _message(raw: object, index: int) -> Message:
     tool_calls = raw.get("tool_calls")
     if content is None:
         if not (role == "assistant" and tool_calls):
-            raise InvalidRequestError("is missing (only an assistant turn with tool_calls may omit it)", field=f"{where}.content")
+            raise InvalidRequestError(
+                "is missing (only an assistant turn with tool_calls may omit it)", field=f"{where}.content"
+            )
     elif isinstance(content, list | tuple):
         for j, part in enumerate(content):
             if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
-                raise InvalidRequestError("each content part must be a mapping with a 'type'", field=f"{where}.content[{j}]")
+                raise InvalidRequestError(
+                    "each content part must be a mapping with a 'type'", field=f"{where}.content[{j}]"
+                )
         content = tuple(_frozen(p) for p in content)
     elif not isinstance(content, str):
-        raise InvalidRequestError(f"must be a string or a list of parts, got {type(content).__name__}", field=f"{where}.content")
+        raise InvalidRequestError(
+            f"must be a string or a list of parts, got {type(content).__name__}", field=f"{where}.content"
+        )
     if role == "tool" and not raw.get("tool_call_id"):
         raise InvalidRequestError("is required for a tool message", field=f"{where}.tool_call_id")
     name = raw.get("name")
@@ -102,9 +108,7 @@ def build_request(
     """Validate the arguments of ``chat``/``stream`` and build the request."""
     if unknown:
         name = sorted(unknown)[0]
-        raise InvalidRequestError(
-            "unknown argument; provider-specific fields go in extra_body={...}", field=name
-        )
+        raise InvalidRequestError("unknown argument; provider-specific fields go in extra_body={...}", field=name)
     if prompt is not None and messages is not None:
         raise InvalidRequestError("pass a prompt or messages, not both", field="messages")
     if prompt is not None:

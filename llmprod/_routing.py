@@ -19,9 +19,12 @@ Classifier = Callable[[ChatRequest], "str | tuple[str, str]"]
 
 SLO_TARGETS: Mapping[str, float] = {"realtime": 0.1, "interactive": 1.0, "batch": 10.0}
 
-_CODE = re.compile(r"```|\bdef \w+\(|\bclass \w+|\bfunction\b|#include|\breturn\b.*;|\bSELECT\b.+\bFROM\b|=>|\{\s*\n", re.I)
+_CODE = re.compile(
+    r"```|\bdef \w+\(|\bclass \w+|\bfunction\b|#include|\breturn\b.*;|\bSELECT\b.+\bFROM\b|=>|\{\s*\n", re.I
+)
 _MATH = re.compile(
-    r"\b(prove|proof|integral|derivative|theorem|equation|solve for|matrix|eigen|probability|lemma)\b|[=<>]\s*-?\d|\d\s*[\^*/]\s*\d|∑|∫|√",
+    r"\b(prove|proof|integral|derivative|theorem|equation|solve for|matrix|eigen|probability|lemma)\b"
+    r"|[=<>]\s*-?\d|\d\s*[\^*/]\s*\d|∑|∫|√",
     re.I,
 )
 _STEPS = re.compile(
@@ -67,8 +70,14 @@ def complexity(request: ChatRequest) -> tuple[float, str]:
     """The default score and a short reason naming the strongest signals."""
     s = signals(request)
     named = sorted(
-        (("long prompt", s.length), ("deep conversation", s.depth), ("code", s.code), ("math", s.math),
-         ("multi-step", s.steps), ("long output", s.output)),
+        (
+            ("long prompt", s.length),
+            ("deep conversation", s.depth),
+            ("code", s.code),
+            ("math", s.math),
+            ("multi-step", s.steps),
+            ("long output", s.output),
+        ),
         key=lambda kv: -kv[1],
     )
     top = [f"{name} {value:.2f}" for name, value in named[:2] if value > 0]

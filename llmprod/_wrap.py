@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -102,9 +102,7 @@ def _completion_dict(r: ChatResponse) -> dict[str, Any]:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": r.model,
-        "choices": [
-            {"index": 0, "message": message, "finish_reason": _finish(r.finish_reason), "logprobs": None}
-        ],
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish(r.finish_reason), "logprobs": None}],
         "usage": _usage_dict(r),
     }
 
@@ -146,13 +144,25 @@ class _ChunkMaker:
             if chunk.text or chunk.tool_calls or final is None:
                 out.append(make(self._frame(ident, model, [{"index": 0, "delta": delta, "finish_reason": None}])))
         if final is not None:
-            out.append(make(self._frame(ident, model, [{"index": 0, "delta": {}, "finish_reason": _finish(final.finish_reason)}])))
+            out.append(
+                make(
+                    self._frame(
+                        ident, model, [{"index": 0, "delta": {}, "finish_reason": _finish(final.finish_reason)}]
+                    )
+                )
+            )
             if self.include_usage:
                 out.append(make({**self._frame(ident, model, []), "usage": _usage_dict(final)}))
         return out
 
     def _frame(self, ident: str, model: str, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"id": ident, "object": "chat.completion.chunk", "created": self.created, "model": model, "choices": choices}
+        return {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": model,
+            "choices": choices,
+        }
 
 
 class _ErrorMapper:
@@ -177,8 +187,10 @@ class _ErrorMapper:
         if isinstance(exc, ProviderConnectionError):
             return openai.APIConnectionError(message=str(exc), request=request)  # type: ignore[no-any-return]
         status = getattr(exc, "status", None)
-        if isinstance(exc, ProviderError | RateLimitedError) and status and (
-            not isinstance(exc, RateLimitedError) or exc.source == "provider"
+        if (
+            isinstance(exc, ProviderError | RateLimitedError)
+            and status
+            and (not isinstance(exc, RateLimitedError) or exc.source == "provider")
         ):
             body = {"error": {"message": exc.message, "type": getattr(exc, "error_type", None)}}
             response = self.http.Response(status, request=request, json=body)
@@ -249,7 +261,7 @@ class _SyncStream:
         self._chunks = chunks
         self._iter = self._run(maker, errors)
 
-    def _run(self, maker: _ChunkMaker, errors: _ErrorMapper) -> Iterator[Any]:
+    def _run(self, maker: _ChunkMaker, errors: _ErrorMapper) -> Generator[Any, None, None]:
         try:
             for chunk in self._chunks:
                 yield from maker.convert(chunk)
@@ -330,7 +342,7 @@ class _AsyncStream:
         self._chunks = chunks
         self._iter = self._run(maker, errors)
 
-    async def _run(self, maker: _ChunkMaker, errors: _ErrorMapper) -> AsyncIterator[Any]:
+    async def _run(self, maker: _ChunkMaker, errors: _ErrorMapper) -> AsyncGenerator[Any, None]:
         try:
             async for chunk in self._chunks:
                 for item in maker.convert(chunk):
@@ -345,7 +357,7 @@ class _AsyncStream:
         return await anext(self._iter)
 
     async def close(self) -> None:
-        await self._iter.aclose()  # type: ignore[attr-defined]
+        await self._iter.aclose()
 
     async def __aenter__(self) -> _AsyncStream:
         return self
@@ -402,7 +414,9 @@ def wrap(
     """
     openai = _openai()
     if not isinstance(openai_client, openai.OpenAI | openai.AsyncOpenAI):
-        raise TypeError(f"wrap() takes an openai.OpenAI or openai.AsyncOpenAI client, got {type(openai_client).__name__}")
+        raise TypeError(
+            f"wrap() takes an openai.OpenAI or openai.AsyncOpenAI client, got {type(openai_client).__name__}"
+        )
     deployments = [_backend_from(openai_client, name), *fallbacks]
     if isinstance(openai_client, openai.AsyncOpenAI):
         from ._client import AsyncClient

@@ -9,4 +9,10 @@ _TIKTOKEN = Path(__file__).resolve().parents[2] / "shared" / "tiktoken"
 if _TIKTOKEN.is_dir():
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_TIKTOKEN))
 
-pytest_plugins: list[str] = ["tests.fixtures_redis", "tests.fixtures_server", "tests.fixtures_secrets"]
+pytest_plugins: list[str] = [
+    "tests.fixtures_redis",
+    "tests.fixtures_server",
+    "tests.fixtures_secrets",
+    "tests.fixtures_models",
+    "tests.fixtures_real_server",
+]

@@ -33,10 +33,24 @@ def test_demo_prints_the_report() -> None:
         assert needle in report, needle
 
 
-def test_bench_against_the_loopback_server(sync_fault_server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_against_the_loopback_server(
+    sync_fault_server: FaultServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sync_fault_server.push(Fault.error(500))  # one error among 40 requests
     result_path = tmp_path / "bench.json"
-    code = main(["bench", sync_fault_server.url, "--requests", "40", "--concurrency", "8", "--stream", "--json", str(result_path)])
+    code = main(
+        [
+            "bench",
+            sync_fault_server.url,
+            "--requests",
+            "40",
+            "--concurrency",
+            "8",
+            "--stream",
+            "--json",
+            str(result_path),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "p99" in printed and "ttft" in printed

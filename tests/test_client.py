@@ -32,7 +32,9 @@ class Scripted:
         if isinstance(result, float):
             await asyncio.sleep(result)
             result = "slow"
-        return ChatResponse(id="r", text=str(result), finish_reason="stop", usage=Usage(1, 1), model="m", deployment=self.name)
+        return ChatResponse(
+            id="r", text=str(result), finish_reason="stop", usage=Usage(1, 1), model="m", deployment=self.name
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         self.calls.append(request)
@@ -43,7 +45,9 @@ class Scripted:
             yield ChatChunk(text=word)
             if word == "BREAK":
                 raise llmprod.ProviderConnectionError("cut", deployment=self.name)
-        final = ChatResponse(id="r", text=str(result), finish_reason="stop", usage=Usage(1, 1), model="m", deployment=self.name)
+        final = ChatResponse(
+            id="r", text=str(result), finish_reason="stop", usage=Usage(1, 1), model="m", deployment=self.name
+        )
         yield ChatChunk(finish_reason="stop", usage=final.usage, response=final)
 
     async def aclose(self) -> None:

@@ -63,16 +63,32 @@ def test_env_references_are_resolved_and_never_printed(monkeypatch: pytest.Monke
         ({"deployments": [{"model": "x"}]}, "deployments[0].provider", "expected one of"),
         ({"deployments": [{"provider": "simulated", "modle": "x"}]}, "deployments[0].modle", "unknown key"),
         ({"deployments": [{"provider": "simulated", "failure_rate": 3}]}, "deployments[0]", "failure_rate"),
-        ({"deployments": [{"provider": "simulated"}], "retry": {"attempts": "three"}}, "retry.attempts", "expected int"),
+        (
+            {"deployments": [{"provider": "simulated"}], "retry": {"attempts": "three"}},
+            "retry.attempts",
+            "expected int",
+        ),
         ({"deployments": [{"provider": "simulated"}], "retry": {"attempts": 0}}, "retry.attempts", ">= 1"),
         ({"deployments": [{"provider": "simulated"}], "cache": {"ttl_seconds": 3}}, "cache.ttl_seconds", "unknown key"),
         ({"deployments": [{"provider": "simulated"}], "pii": {"mode": "blur"}}, "pii.mode", "'mask' or 'pseudonymize'"),
         ({"deployments": [{"provider": "simulated"}], "caches": {}}, "caches", "unknown section"),
         ({"deployments": [{"provider": "simulated"}], "retry": 3}, "retry", "expected a table"),
-        ({"deployments": [{"provider": "simulated", "model": "${LLMPROD_SURELY_UNSET}"}]}, "deployments[0].model", "LLMPROD_SURELY_UNSET"),
+        (
+            {"deployments": [{"provider": "simulated", "model": "${LLMPROD_SURELY_UNSET}"}]},
+            "deployments[0].model",
+            "LLMPROD_SURELY_UNSET",
+        ),
         ({"deployments": [{"replicas": []}]}, "deployments[0].replicas", "non-empty list"),
-        ({"deployments": [{"replicas": [{"provider": "nope"}]}]}, "deployments[0].replicas[0].provider", "expected one of"),
-        ({"deployments": [{"replicas": [{"provider": "simulated"}], "hedge": {"max_extra": 5}}]}, "deployments[0].hedge.max_extra", "within"),
+        (
+            {"deployments": [{"replicas": [{"provider": "nope"}]}]},
+            "deployments[0].replicas[0].provider",
+            "expected one of",
+        ),
+        (
+            {"deployments": [{"replicas": [{"provider": "simulated"}], "hedge": {"max_extra": 5}}]},
+            "deployments[0].hedge.max_extra",
+            "within",
+        ),
     ],
 )
 def test_errors_name_the_key_path(config: dict[str, Any], path: str, expected: str) -> None:

@@ -70,7 +70,9 @@ async def client(request: pytest.FixtureRequest, fault_server: FaultServer) -> A
 
 async def test_the_same_chat_call_works_on_every_backend(client: llmprod.AsyncClient) -> None:
     kwargs: dict[str, Any] = {"max_tokens": 8, "temperature": 0}
-    r = await client.chat(messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}], **kwargs)
+    r = await client.chat(
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}], **kwargs
+    )
     assert isinstance(r, llmprod.ChatResponse)
     assert r.text
     assert r.finish_reason in ("stop", "length")

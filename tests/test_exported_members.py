@@ -21,10 +21,6 @@ def test_public_classes_report_the_package_as_their_module() -> None:
 
 def test_import_pulls_in_no_heavy_or_optional_dependency() -> None:
     heavy = ["httpx", "tenacity", "pybreaker", "cachetools", "tiktoken", "opentelemetry", "redis", "openai", "asyncio"]
-    code = (
-        "import sys, llmprod\n"
-        f"loaded = [m for m in {heavy!r} if m in sys.modules]\n"
-        "print(','.join(loaded))\n"
-    )
+    code = f"import sys, llmprod\nloaded = [m for m in {heavy!r} if m in sys.modules]\nprint(','.join(loaded))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

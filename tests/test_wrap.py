@@ -37,9 +37,7 @@ def test_returns_the_sdks_own_types(oai, sync_fault_server: FaultServer) -> None
 def test_streams_chunks_with_usage(oai, sync_fault_server: FaultServer) -> None:  # type: ignore[no-untyped-def]
     sync_fault_server.reply(text="one two three")
     chunks = list(
-        oai.chat.completions.create(
-            model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
+        oai.chat.completions.create(model="m", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
     )
     assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)

@@ -19,6 +19,7 @@ Nothing here imports torch: the owning backend passes the modules in.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import queue
 import threading
 import time
@@ -113,6 +114,8 @@ class Engine:
         self._max_batch = max_batch_size
         self._window = batch_window
         self._draft = draft
+        # transformers 5.x renamed the KV-cache argument `past_key_values` to `cache`.
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._closing = False
         self.stats = EngineStats()
@@ -226,12 +229,12 @@ class Engine:
                     input_ids=ids,
                     attention_mask=mask,
                     position_ids=positions,
-                    past_key_values=cache,
                     use_cache=True,
                     logits_to_keep=1,
+                    **{self._cache_arg: cache},
                 )
                 self.stats.forward_passes += 1
-                cache = out.past_key_values
+                cache = getattr(out, self._cache_arg)
                 tokens = self._sample(out.logits[:, -1, :], rows)
                 keep = []
                 for i, row in enumerate(rows):

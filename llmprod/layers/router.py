@@ -62,7 +62,9 @@ class RouterLayer:
             request.trace.tier = tier
             request.trace.route_reason = reason
 
-    def _moved_on(self, request: ChatRequest, failed: Deployment, following: Deployment | None, exc: BaseException) -> None:
+    def _moved_on(
+        self, request: ChatRequest, failed: Deployment, following: Deployment | None, exc: BaseException
+    ) -> None:
         if following is not None:
             trace = request.trace
             self.emit(FallbackUsed(trace.call_id if trace else None, failed.label, following.label, type(exc).__name__))

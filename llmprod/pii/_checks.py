@@ -6,9 +6,12 @@ import ipaddress
 
 from ._tables import CALLING_CODES, CARD_RANGES, IBAN_LENGTHS
 
+_PUNCTUATION = str.maketrans("", "", " ().-/+")
+
 
 def digits_of(value: str) -> str:
-    return "".join(ch for ch in value if "0" <= ch <= "9")
+    """The digits of a number written with spaces, dots, dashes, slashes, parentheses or +."""
+    return value.translate(_PUNCTUATION)
 
 
 def luhn_ok(digits: str) -> bool:

@@ -68,7 +68,9 @@ class Named:
         await asyncio.sleep(self.delay)
         if self.fail is not None:
             raise self.fail
-        return ChatResponse(id=self.name, text=self.name, finish_reason="stop", usage=Usage(5, 5), model=self.name, deployment=self.name)
+        return ChatResponse(
+            id=self.name, text=self.name, finish_reason="stop", usage=Usage(5, 5), model=self.name, deployment=self.name
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         response = await self.complete(request)

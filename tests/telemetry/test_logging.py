@@ -28,14 +28,14 @@ async def test_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
         assert secret not in everything
 
 
-async def test_failed_call_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+async def test_failed_call_logs_its_outcome_at_info(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="llmprod")
     backend = FakeBackend(lambda r: AuthenticationError("bad key", status=401), name="primary")
     async with AsyncClient(backend, retry=None, breaker=None) as client:
         with pytest.raises(AuthenticationError):
             await client.chat(SECRET_PROMPT)
     (record,) = [rec for rec in caplog.records if rec.getMessage().startswith("llmprod call")]
-    assert record.levelno == logging.WARNING
+    assert record.levelno == logging.INFO
     assert record.llmprod["error"] == "AuthenticationError"  # type: ignore[attr-defined]
     assert "jo@example.com" not in record.getMessage()
 

@@ -1,0 +1,265 @@
+"""The in-process transformers engine, generating for real with a tiny random-weight model.
+
+The model is built offline by the ``tiny_model`` fixture (tests/fixtures_models.py); its
+special tokens are never the greedy choice, so an answer runs to ``max_tokens`` unless a
+stop string (or an end-of-sequence token named in ``generation_config.json``) ends it.
+Tests that need torch skip without it (the no-extras session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import llmprod
+from llmprod import AsyncClient, ChatRequest, ConfigError, Message, MissingDependencyError, ServerError
+from llmprod import ContextWindowExceededError, InvalidRequestError
+
+
+def _request(text: str = "hello there", **kwargs: Any) -> ChatRequest:
+    return ChatRequest(messages=(Message("system", "be brief"), Message("user", text)), **kwargs)
+
+
+def _client(backend: Any) -> AsyncClient:
+    # No retries: each test looks at exactly one engine request.
+    return AsyncClient(backend, retry=None, breaker=None, telemetry=False)
+
+
+@pytest.fixture
+async def backend(tiny_model: Path) -> AsyncIterator[llmprod.Transformers]:
+    engine = llmprod.Transformers(str(tiny_model), max_batch_size=16, threads=1)
+    await engine.start()
+    yield engine
+    await engine.aclose()
+
+
+async def _wait_until(condition: Any, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+def test_missing_torch_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, installed or not
+    with pytest.raises(MissingDependencyError) as info:
+        llmprod.Transformers("some/model")
+    assert info.value.extra == "transformers"
+    assert "pip install 'llmprod[transformers]'" in str(info.value)
+
+
+def test_importing_the_backend_imports_nothing_heavy() -> None:
+    heavy = ["torch", "transformers", "httpx", "tenacity", "pybreaker", "cachetools", "opentelemetry", "tiktoken"]
+    code = (
+        "import sys, llmprod.backends.transformers\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    ("options", "path"),
+    [
+        ({"device": "tpu"}, "transformers.device"),
+        ({"dtype": "float8"}, "transformers.dtype"),
+        ({"quantization": "int4"}, "transformers.quantization"),
+        ({"max_batch_size": 0}, "transformers.max_batch_size"),
+        ({"batch_window_ms": -1}, "transformers.batch_window_ms"),
+        ({"threads": 0}, "transformers.threads"),
+        ({"max_new_tokens_default": 0}, "transformers.max_new_tokens_default"),
+    ],
+)
+def test_bad_options_are_config_errors(options: dict[str, Any], path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        llmprod.Transformers("m", **options)
+    assert info.value.path == path
+
+
+def test_int8_on_a_gpu_is_refused_clearly() -> None:
+    pytest.importorskip("torch")
+    with pytest.raises(ConfigError, match="CPU only"):
+        llmprod.Transformers("m", device="cuda", quantization="int8")
+
+
+async def test_chat_applies_the_chat_template_and_reports_usage(backend: llmprod.Transformers) -> None:
+    async with _client(backend) as client:
+        response = await client.chat("hello there", max_tokens=12)
+    prompt = backend._tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hello there"}], tokenize=True, add_generation_prompt=True
+    )["input_ids"]
+    assert response.text and response.finish_reason == "length"
+    assert response.usage.prompt_tokens == len(prompt)
+    assert response.usage.completion_tokens == 12
+    assert response.deployment == backend.name
+    assert backend.engine is None  # the client's aclose shut the engine down
+
+
+async def test_stream_gives_the_same_greedy_answer_as_complete(backend: llmprod.Transformers) -> None:
+    whole = await backend.complete(_request(max_tokens=20, temperature=0.0))
+    chunks = [c async for c in backend.stream(_request(max_tokens=20))]
+    texts = [c.text for c in chunks[:-1]]
+    final = chunks[-1]
+    assert len(texts) > 1 and all(texts)
+    assert "".join(texts) == whole.text
+    assert final.response is not None and final.response.text == whole.text
+    assert (final.finish_reason, final.usage) == ("length", whole.usage)
+
+
+async def test_16_concurrent_requests_are_batched_each_with_its_own_max_tokens(tiny_model: Path) -> None:
+    prompts = [("question number %d " % i) * (1 + i % 4) for i in range(16)]  # prompt lengths differ
+    batched = llmprod.Transformers(str(tiny_model), max_batch_size=16, batch_window_ms=50, threads=1)
+    alone = llmprod.Transformers(str(tiny_model), max_batch_size=1, threads=1)
+    try:
+        answers = await asyncio.gather(*(batched.complete(_request(p, max_tokens=i + 1)) for i, p in enumerate(prompts)))
+        stats = batched.stats
+        assert stats.requests == 16
+        assert stats.batches < 16 and stats.largest_batch > 1  # really generated together
+        assert stats.forward_passes < sum(range(1, 17))  # fewer passes than tokens generated
+        assert [a.usage.completion_tokens for a in answers] == list(range(1, 17))
+        assert all(a.finish_reason == "length" for a in answers)
+        # Left padding and per-row positions: a row's answer does not depend on its batch.
+        for i in (0, 5, 10, 15):
+            one = await alone.complete(_request(prompts[i], max_tokens=i + 1))
+            assert one.text == answers[i].text
+        assert alone.stats.largest_batch == 1
+    finally:
+        await batched.aclose()
+        await alone.aclose()
+
+
+async def test_stop_strings_end_the_answer_and_never_show_in_the_stream(backend: llmprod.Transformers) -> None:
+    full = await backend.complete(_request(max_tokens=30))
+    stop = full.text[8:11]  # a piece of the greedy answer, so the model does produce it
+    cut = full.text[: full.text.find(stop)]
+    whole = await backend.complete(_request(max_tokens=30, stop=(stop,)))
+    chunks = [c async for c in backend.stream(_request(max_tokens=30, stop=(stop, "never-seen")))]
+    assert (whole.text, whole.finish_reason) == (cut, "stop")
+    assert "".join(c.text for c in chunks) == cut
+    assert chunks[-1].finish_reason == "stop"
+    assert whole.usage.completion_tokens < 30
+
+
+async def test_an_end_of_sequence_token_stops_generation(tiny_model: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "with-eos"
+    shutil.copytree(tiny_model, folder)
+    probe = llmprod.Transformers(str(folder), threads=1)
+    full = await probe.complete(_request(max_tokens=10))
+    await probe.aclose()
+    ids = probe._tokenizer(full.text)["input_ids"]
+    config = json.loads((folder / "generation_config.json").read_text())
+    config["eos_token_id"] = ids[3]  # the greedy answer's 4th token now ends the sequence
+    (folder / "generation_config.json").write_text(json.dumps(config))
+    backend = llmprod.Transformers(str(folder), threads=1)
+    try:
+        response = await backend.complete(_request(max_tokens=10))
+    finally:
+        await backend.aclose()
+    assert response.finish_reason == "stop"
+    assert response.text == probe._tokenizer.decode(ids[:3])
+    assert response.usage.completion_tokens == 4  # the end-of-sequence token counts
+
+
+async def test_seeded_sampling_is_reproducible(backend: llmprod.Transformers) -> None:
+    sampled = [await backend.complete(_request(max_tokens=16, temperature=1.0, top_p=0.9, seed=s)) for s in (7, 7, 8)]
+    greedy = await backend.complete(_request(max_tokens=16))
+    assert sampled[0].text == sampled[1].text
+    assert len({sampled[0].text, sampled[2].text, greedy.text}) == 3
+
+
+async def test_cancelling_the_caller_stops_generation(backend: llmprod.Transformers) -> None:
+    first = asyncio.Event()
+
+    async def consume(client: AsyncClient) -> None:
+        async for _ in client.stream("write a long story", max_tokens=1500):
+            first.set()
+
+    async with _client(backend) as client:
+        task = asyncio.create_task(consume(client))
+        async with asyncio.timeout(20):
+            await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await _wait_until(lambda: backend.stats.cancelled == 1 and backend.stats.active == 0)
+        assert backend.stats.generated_tokens < 1500
+        after = await client.chat("still serving?", max_tokens=3)  # the engine goes on
+    assert after.usage.completion_tokens == 3
+
+
+async def test_a_caller_that_stops_reading_stops_generation(backend: llmprod.Transformers) -> None:
+    stream = backend.stream(_request(max_tokens=1500))
+    assert (await anext(stream)).text
+    await stream.aclose()
+    await _wait_until(lambda: backend.stats.cancelled == 1 and backend.stats.active == 0)
+    assert backend.stats.generated_tokens < 1500
+
+
+async def test_int8_weights_generate(tiny_model: Path) -> None:
+    backend = llmprod.Transformers(str(tiny_model), quantization="int8", threads=1)
+    try:
+        await backend.start()
+        assert backend.engine is not None
+        linear = backend.engine._model.model.layers[0].self_attn.q_proj
+        assert type(linear).__module__.startswith("torch.ao.nn.quantized")
+        response = await backend.complete(_request(max_tokens=8))
+        chunks = [c async for c in backend.stream(_request(max_tokens=8))]
+    finally:
+        await backend.aclose()
+    assert response.usage.completion_tokens == 8 and response.text
+    assert "".join(c.text for c in chunks) == response.text
+
+
+async def test_assisted_decoding_keeps_the_greedy_answer(
+    backend: llmprod.Transformers, tiny_model: Path, tiny_draft_model: Path
+) -> None:
+    assisted = llmprod.Transformers(str(tiny_model), draft_model=str(tiny_draft_model), threads=1)
+    try:
+        expected = await backend.complete(_request(max_tokens=24))
+        answers = await asyncio.gather(*(assisted.complete(_request(max_tokens=24)) for _ in range(3)))
+        chunks = [c async for c in assisted.stream(_request(max_tokens=24))]
+        stats = assisted.stats
+    finally:
+        await assisted.aclose()
+    assert all(a.text == expected.text for a in answers)  # greedy assisted decoding is lossless
+    assert "".join(c.text for c in chunks) == expected.text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 24
+    assert stats.largest_batch == 1 and stats.batches == 4  # one sequence at a time
+
+
+async def test_bad_requests_are_typed_errors(tiny_model: Path) -> None:
+    backend = llmprod.Transformers(str(tiny_model), threads=1)
+    try:
+        with pytest.raises(ContextWindowExceededError):
+            await backend.complete(_request("word " * 3000))
+        with pytest.raises(InvalidRequestError):
+            await backend.complete(_request(extra_body={"top_k": 5}))
+        with pytest.raises(InvalidRequestError):
+            await backend.complete(_request(max_tokens=0))
+        assert backend.stats.requests == 0  # refused before the engine
+    finally:
+        await backend.aclose()
+
+
+async def test_shutdown_fails_in_flight_calls_and_leaves_no_thread(tiny_model: Path) -> None:
+    backend = llmprod.Transformers(str(tiny_model), threads=1)
+    await backend.start()
+    assert backend.engine is not None
+    thread = backend.engine.thread
+    stream = backend.stream(_request(max_tokens=1500))
+    assert (await anext(stream)).text
+    await backend.aclose()
+    with pytest.raises(ServerError) as info:
+        async for _ in stream:
+            pass
+    assert info.value.retryable is False
+    assert not thread.is_alive()
+    assert not [t for t in threading.enumerate() if t.name.startswith("llmprod-transformers")]
