@@ -89,15 +89,20 @@ def _prompts(count: int, rng: random.Random) -> list[str]:
 
 
 def build_demo_client(counts: DemoCounts, *, seed: int = 7, speed: float = 1.0) -> AsyncClient:
-    primary = Simulated(
-        "sim-large",
-        latency=Latency(median=0.08 * speed, p99=0.4 * speed),
-        tokens_per_second=800 / speed,
-        failure_rate=0.15,
-        seed=seed,
-        input_price=2.5,
-        output_price=10.0,
-    )
+    def large_replica(name: str, failure_rate: float, offset: int) -> Simulated:
+        return Simulated(
+            "sim-large",
+            name=name,
+            latency=Latency(median=0.08 * speed, p99=0.4 * speed),
+            tokens_per_second=800 / speed,
+            failure_rate=failure_rate,
+            seed=seed + offset,
+            input_price=2.5,
+            output_price=10.0,
+        )
+
+    # Two GPU replicas of the large model: one healthy-ish, one mostly down (its breaker trips).
+    primary = [large_replica("gpu-a", 0.1, 0), large_replica("gpu-b", 0.9, 10)]
     secondary = Simulated(
         "sim-small",
         latency=Latency(median=0.03 * speed, p99=0.12 * speed),
@@ -108,9 +113,9 @@ def build_demo_client(counts: DemoCounts, *, seed: int = 7, speed: float = 1.0) 
         output_price=0.6,
     )
     return AsyncClient(
-        [Deployment(replicas=[primary], name="sim-large"), Deployment(replicas=[secondary], name="sim-small")],
+        [Deployment(replicas=primary, name="sim-large"), Deployment(replicas=[secondary], name="sim-small")],
         retry=Retry(attempts=2, initial=0.01, maximum=0.05),
-        breaker=Breaker(fail_max=8, reset_timeout=1.0),
+        breaker=Breaker(fail_max=3, reset_timeout=0.5 * max(speed, 0.2)),
         timeout=Timeout(total=10.0, attempt=2.0),
         cache=Cache(ttl=600),
         pii=PII(mode="pseudonymize"),
@@ -120,10 +125,16 @@ def build_demo_client(counts: DemoCounts, *, seed: int = 7, speed: float = 1.0) 
 
 
 def _progress(out: TextIO, done: int, total: int, started: float) -> None:
-    width = 30
-    filled = int(width * done / total)
+    """A bar redrawn in place on a terminal; a line per quarter elsewhere (logs, CI)."""
     rate = done / max(time.monotonic() - started, 1e-9)
-    out.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate:6.1f} req/s")
+    if out.isatty():
+        width = 30
+        filled = int(width * done / total)
+        out.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total}  {rate:6.1f} req/s")
+    elif done == total or done % max(total // 4, 1) == 0:
+        out.write(f"  {done}/{total} done, {rate:.1f} req/s\n")
+    else:
+        return
     out.flush()
 
 
@@ -153,7 +164,7 @@ async def run_demo(
 
         await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts)))
         elapsed = time.monotonic() - started
-        out.write("\n\n")
+        out.write("\n\n" if out.isatty() else "\n")
         out.write(_report(client, counts, requests, elapsed))
     return sum(counts.errors.values())
 

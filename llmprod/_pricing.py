@@ -235,3 +235,29 @@ def context_window(model: str | None) -> int | None:
     """``model``'s context window from the price table, or None when not known."""
     price = prices.find(model)
     return price.context_window if price is not None else None
+
+
+def format_prices(model: str | None = None, table: PriceTable | None = None) -> str:
+    """The price table as text (``llmprod prices [MODEL]``); empty when ``model`` is unknown."""
+    table = table or prices
+    if model is not None:
+        price = table.find(model)
+        if price is None:
+            return ""
+        rows = [price]
+    else:
+        rows = table.models()
+
+    def money(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    lines = [f"{'model':<28} {'input':>8} {'cached':>8} {'write':>8} {'output':>8} {'context':>9}  USD per 1M tokens"]
+    for p in rows:
+        window = f"{p.context_window:,}" if p.context_window else "-"
+        lines.append(
+            f"{p.model:<28} {money(p.input):>8} {money(p.cached_input):>8} {money(p.cache_write):>8} "
+            f"{money(p.output):>8} {window:>9}  {p.provider or ''}"
+        )
+        if model is not None:
+            lines.append(f"source: {p.source or '-'} (read {p.read or '-'})" + (f"\nnote: {p.note}" if p.note else ""))
+    return "\n".join(lines) + "\n"

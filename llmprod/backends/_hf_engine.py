@@ -162,9 +162,9 @@ class Engine:
                 self.stats.active = 0
         with contextlib.suppress(queue.Empty):
             while True:
-                job = self._jobs.get_nowait()
-                if job is not None:
-                    job.deliver(("error", "the engine is shut down", False))
+                waiting = self._jobs.get_nowait()
+                if waiting is not None:
+                    waiting.deliver(("error", "the engine is shut down", False))
 
     def _collect(self) -> list[Job]:
         """Wait for a job, then gather others for the batch window (dropping cancelled ones)."""
@@ -284,7 +284,7 @@ class Engine:
         finished: list[str] = []
         engine = self
 
-        class Streamer(BaseStreamer):  # type: ignore[misc]
+        class Streamer(BaseStreamer):  # type: ignore[misc,unused-ignore]
             prompt_seen = False
 
             def put(self, value: Any) -> None:
@@ -301,7 +301,7 @@ class Engine:
             def end(self) -> None:
                 pass
 
-        class Stop(StoppingCriteria):  # type: ignore[misc]
+        class Stop(StoppingCriteria):  # type: ignore[misc,unused-ignore]
             def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                 done = bool(finished) or job.cancelled or engine._closing
                 return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)

@@ -108,11 +108,6 @@ class Entry:
     size: int = 0
 
 
-def served(entry: Entry, *, stale: bool) -> ChatResponse:
-    """The stored answer as a hit returns it."""
-    return replace(entry.response, cached=True, stale=stale)
-
-
 def _response_dict(response: ChatResponse) -> dict[str, Any]:
     usage = response.usage
     return {

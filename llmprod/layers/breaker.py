@@ -15,12 +15,17 @@ lacks under asyncio:
   the breaker keeps its own error.
 
 With ``Breaker.redis_url`` the state is shared through pybreaker's Redis storage.
-Its client blocks, so entering and leaving the breaker then runs in a thread.
+Its client blocks, so entering and leaving the breaker then runs in a thread; state
+changes still reach the hooks on the event loop's thread. Building the breaker writes
+its initial keys (pybreaker does it in the constructor: a few blocking round trips,
+once per replica, when the client is built); a Redis that is down then is logged, not
+raised, and the breaker reads as closed until Redis answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
@@ -46,6 +51,7 @@ from .._models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse
 from .._types import Backend, Emit
 
 T = TypeVar("T")
+log = logging.getLogger("llmprod")
 
 # The replica answered, so it is up: these never count as failures.
 CALLER_ERRORS: tuple[type[BaseException], ...] = (
@@ -134,7 +140,7 @@ class _Listener(pybreaker.CircuitBreakerListener):
     def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
         old = getattr(old_state, "name", None)
         if old is not None and old != new_state.name:
-            self.layer.emit(BreakerStateChanged(self.layer.deployment, self.layer.name, old, new_state.name))
+            self.layer.notify(BreakerStateChanged(self.layer.deployment, self.layer.name, old, new_state.name))
 
 
 def _storage(config: Breaker, deployment: str, replica: str) -> pybreaker.CircuitBreakerStorage:
@@ -145,9 +151,21 @@ def _storage(config: Breaker, deployment: str, replica: str) -> pybreaker.Circui
     except ImportError as exc:
         raise MissingDependencyError("redis", "redis") from exc
     client = redis.Redis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-    return pybreaker.CircuitRedisStorage(
-        pybreaker.STATE_CLOSED, client, namespace=f"llmprod:breaker:{deployment}:{replica}"
-    )
+    return _RedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"llmprod:breaker:{deployment}:{replica}")
+
+
+class _RedisStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, but a Redis that is down when the breaker is built
+    does not fail the client's construction: like pybreaker's own reads, it falls back
+    to closed (and the keys are written on a later read that finds Redis up)."""
+
+    def _initialize_redis_state(self, state: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            super()._initialize_redis_state(state)
+        except RedisError as exc:
+            log.warning("llmprod: breaker state store unreachable (%s); closed until it answers", type(exc).__name__)
 
 
 class BreakerLayer:
@@ -171,6 +189,7 @@ class BreakerLayer:
         )
         self._probing = False
         self._blocking = config.redis_url is not None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def state(self) -> str:
@@ -202,8 +221,19 @@ class BreakerLayer:
         self.emit(AttemptFinished(trace.call_id if trace else None, record))
         return CircuitOpenError(self.deployment, replica=self.name, retry_after=retry_after)
 
+    def notify(self, event: BreakerStateChanged) -> None:
+        """Emit on the event loop's thread, also when pybreaker changes state on a worker thread."""
+        loop = self._loop
+        if loop is not None and _running_loop() is not loop and not loop.is_closed():
+            loop.call_soon_threadsafe(self.emit, event)
+        else:
+            self.emit(event)
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(fn, *args) if self._blocking else fn(*args)
+        if not self._blocking:
+            return fn(*args)
+        self._loop = asyncio.get_running_loop()
+        return await asyncio.to_thread(fn, *args)
 
     async def _enter(self, request: ChatRequest) -> tuple[AbstractContextManager[None], bool]:
         """Enter the breaker; returns its context and whether this call is the half-open probe."""
@@ -275,6 +305,13 @@ def _leave(storage: _MutableStorage, guard: AbstractContextManager[None], exc: B
             raise
     finally:
         storage.muted = False
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 async def _close(stream: AsyncIterator[ChatChunk]) -> None:

@@ -153,8 +153,9 @@ class CacheLayer:
             self._store_failed(request, exc, lookup=False)
 
     def _served(self, request: ChatRequest, response: ChatResponse, outcome: CacheOutcome) -> ChatResponse:
-        self._event(request, outcome, response)
-        return replace(response, cached=True, stale=outcome == "stale")
+        self._event(request, outcome, response)  # the saving is the original answer's cost
+        cost = 0.0 if response.cost is not None else None
+        return replace(response, cached=True, stale=outcome == "stale", cost=cost)
 
     def _stale(self, entry: Entry | None, exc: Exception) -> Entry | None:
         if entry is not None and serves_stale(exc) and self.clock() < entry.stale_until:

@@ -9,9 +9,10 @@ Nothing is downloaded: a byte-level BPE tokenizer is trained with the ``tokenize
 library on generated English, wrapped as a ``PreTrainedTokenizerFast`` with a small
 chat template, and saved beside a ``LlamaForCausalLM`` with seeded random weights.
 The answers are gibberish, but they are real generation: the same seed and prompt give
-the same greedy answer. Special tokens (end of turn included) are never the greedy
-choice (nor are bytes that are not printable ASCII), so an answer runs to ``max_tokens`` unless a stop string ends it; a test that
-needs an end-of-sequence token names one in ``generation_config.json``.
+the same greedy answer. Special tokens (end of turn included) and bytes that are not
+printable ASCII are never the greedy choice, so an answer runs to ``max_tokens``
+unless a stop string ends it; a test that needs an end-of-sequence token names one
+in ``generation_config.json``.
 
 Needs ``torch``, ``transformers`` and ``tokenizers`` (``pip install torch==2.13.0
 'llmprod[transformers]'``).
@@ -117,7 +118,7 @@ def _train_tokenizer(vocab_size: int) -> Any:
         show_progress=False,
     )
     tokenizer.train_from_iterator(sample_text().splitlines(), trainer=trainer)
-    wrapped = PreTrainedTokenizerFast(
+    wrapped = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call,unused-ignore]
         tokenizer_object=tokenizer,
         bos_token="<|bos|>",
         eos_token="<|end|>",

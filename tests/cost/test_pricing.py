@@ -122,3 +122,14 @@ def test_a_new_price_for_a_known_model_keeps_its_limits() -> None:
     table = PriceTable()
     price = table.register("gpt-4o", input=2.0, output=8.0)
     assert (price.context_window, price.max_output, price.cached_input) == (128_000, 16_384, None)
+
+
+def test_format_prices_for_the_cli() -> None:
+    from llmprod._pricing import format_prices
+
+    everything = format_prices()
+    assert "gpt-4o-mini" in everything and "claude-haiku-4-5" in everything and "command-r" in everything
+    one = format_prices("claude-sonnet-4-5-20250929")
+    assert one.splitlines()[1].split()[:5] == ["claude-sonnet-4-5", "3", "0.3", "3.75", "15"]
+    assert "source: https://platform.claude.com/" in one and "read 2026-11-27" in one
+    assert format_prices("no-such-model") == ""

@@ -30,7 +30,7 @@ def test_deltas_join_to_the_whole_decoded_text() -> None:
 
 
 def test_half_a_character_is_held_until_its_other_half() -> None:
-    deltas, output = run([1, 5, 6, 7])
+    deltas, _ = run([1, 5, 6, 7])
     assert deltas == ["Hel", "", "é", "!", ""]
     assert "\ufffd" not in "".join(deltas)
 

@@ -21,8 +21,16 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import AsyncClient, ChatRequest, ConfigError, Message, MissingDependencyError, ServerError
-from llmprod import ContextWindowExceededError, InvalidRequestError
+from llmprod import (
+    AsyncClient,
+    ChatRequest,
+    ConfigError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    Message,
+    MissingDependencyError,
+    ServerError,
+)
 
 
 def _request(text: str = "hello there", **kwargs: Any) -> ChatRequest:
@@ -58,10 +66,7 @@ def test_missing_torch_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_importing_the_backend_imports_nothing_heavy() -> None:
     heavy = ["torch", "transformers", "httpx", "tenacity", "pybreaker", "cachetools", "opentelemetry", "tiktoken"]
-    code = (
-        "import sys, llmprod.backends.transformers\n"
-        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
-    )
+    code = f"import sys, llmprod.backends.transformers\nprint(','.join(m for m in {heavy!r} if m in sys.modules))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
@@ -115,11 +120,13 @@ async def test_stream_gives_the_same_greedy_answer_as_complete(backend: llmprod.
 
 
 async def test_16_concurrent_requests_are_batched_each_with_its_own_max_tokens(tiny_model: Path) -> None:
-    prompts = [("question number %d " % i) * (1 + i % 4) for i in range(16)]  # prompt lengths differ
+    prompts = [f"question number {i} " * (1 + i % 4) for i in range(16)]  # prompt lengths differ
     batched = llmprod.Transformers(str(tiny_model), max_batch_size=16, batch_window_ms=50, threads=1)
     alone = llmprod.Transformers(str(tiny_model), max_batch_size=1, threads=1)
     try:
-        answers = await asyncio.gather(*(batched.complete(_request(p, max_tokens=i + 1)) for i, p in enumerate(prompts)))
+        answers = await asyncio.gather(
+            *(batched.complete(_request(p, max_tokens=i + 1)) for i, p in enumerate(prompts))
+        )
         stats = batched.stats
         assert stats.requests == 16
         assert stats.batches < 16 and stats.largest_batch > 1  # really generated together
