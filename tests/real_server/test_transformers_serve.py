@@ -8,7 +8,10 @@ What this server does, read from its source (transformers 5.x ``cli/serving``) a
   and usage (it sends usage whether or not ``stream_options`` asks; it ignores that field);
 - errors are FastAPI-shaped: ``{"detail": "..."}`` with 400 (a model other than the
   pinned one) or 422 (a field it does not know); a request it cannot handle (a negative
-  ``max_tokens``, no messages) crashes the handler: 500 with a plain-text body.
+  ``max_tokens``, no messages, a ``generation_config`` that is not JSON) crashes the
+  handler: 500 with a plain-text body, after which uvicorn drops the kept-alive
+  connection;
+- a stop string is kept at the end of the answer (OpenAI leaves it out).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import AsyncClient, BadRequestError, ChatRequest, Message, OpenAICompatible, ServerError
+from llmprod import AsyncClient, BadRequestError, ChatRequest, Message, OpenAICompatible, Retry, ServerError
 from tests.fixtures_real_server import RealServer
 
 
@@ -101,10 +104,21 @@ async def test_an_unknown_field_is_a_bad_request(backend: OpenAICompatible) -> N
     assert info.value.retryable is False
 
 
-async def test_a_server_crash_is_a_retryable_server_error_and_the_next_call_works(backend: OpenAICompatible) -> None:
+async def test_a_server_crash_is_a_retryable_server_error(backend: OpenAICompatible) -> None:
     with pytest.raises(ServerError) as info:  # the client would refuse this; the backend sends it
         await backend.complete(_request(max_tokens=-3))
     assert (info.value.status, info.value.retryable) == (500, True)
     assert "Internal Server Error" in str(info.value)  # a plain-text body
-    after = await backend.complete(_request(max_tokens=3))  # the pooled connection survives (or is replaced)
+
+
+async def test_the_connection_it_drops_after_a_crash_is_retried(backend: OpenAICompatible) -> None:
+    # After a 500 from a crashed handler, uvicorn closes the kept-alive connection; the
+    # next request on it usually meets a reset (ProviderConnectionError, retryable):
+    # the retry layer sends it again on a fresh connection.
+    retry = Retry(attempts=3, initial=0.01, jitter=0)
+    async with AsyncClient(backend, retry=retry, breaker=None, telemetry=False) as client:
+        with pytest.raises(ServerError) as info:  # not JSON: the handler crashes, every attempt
+            await client.chat("hello", max_tokens=3, extra_body={"generation_config": "{"})
+        assert info.value.status == 500
+        after = await client.chat("hello", max_tokens=3)
     assert after.usage.completion_tokens == 3
