@@ -27,7 +27,32 @@ def tests(session: nox.Session, extras: str) -> None:
     """The test suite, with every optional extra installed, and with none."""
     spec = ".[test,all]" if extras == "all" else ".[test]"
     session.install("-e", spec)
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=ENV)
+    # tests/real_server needs torch and a server process: the `realserver` session runs it.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--ignore=tests/real_server", *session.posargs, env=ENV)
+
+
+@nox.session
+def realserver(session: nox.Session) -> None:
+    """The transformers engine for real, and OpenAICompatible against `transformers serve`, on CPU.
+
+    torch is pinned in the same pip call as everything else, so that the resolver takes
+    the CPU build where one is offered (a local wheel here; PyTorch's CPU index elsewhere)
+    instead of pulling a CUDA build in for transformers.
+    """
+    session.install("-e", ".[test,transformers]", "torch==2.13.0", "transformers[serving]")
+    targets = session.posargs or ["tests/real_server", "tests/engines/test_transformers.py"]
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *targets, env={**ENV, "HF_HUB_OFFLINE": "1"})
+
+
+@nox.session
+def ray(session: nox.Session) -> None:
+    """llmprod on Ray Serve, on a local Ray instance (CPU): the test and the example.
+
+    Not in `all`: ray[serve] adds about 320 MB and 29 packages to an environment.
+    """
+    session.install("-e", ".[test,ray,openai]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_ray_serve.py", *session.posargs, env=ENV)
+    session.run("python", str(ROOT / "examples" / "ray_serve_app.py"), env=ENV)
 
 
 @nox.session
@@ -60,7 +85,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: print tables of figures (not timed asserts), and write JSON to bench-results/."""
-    session.install("-e", ".[all,bench]")
+    session.install("-e", ".[all,bench,transformers]", "torch==2.13.0")  # bench/engine.py runs the engine
     out = ROOT / "bench-results"
     out.mkdir(exist_ok=True)
     scripts = session.posargs or [str(p) for p in sorted((ROOT / "bench").glob("*.py")) if not p.name.startswith("_")]

@@ -16,10 +16,14 @@ from ._cost_report import CostReport
 from ._deployment import Deployment, as_deployment
 from ._events import CallFinished, CallStarted, Emitter, Feedback
 from ._exceptions import (
+    AllBackendsFailedError,
+    CircuitOpenError,
     DeadlineExceededError,
     InvalidRequestError,
     LLMProdError,
     OutputRejectedError,
+    ProviderError,
+    RateLimitedError,
     StreamInterruptedError,
 )
 from ._ledger import Ledger, RedisLedger
@@ -183,7 +187,7 @@ class AsyncClient:
         self._emit(_finished(request, stream, time.monotonic() - trace.started, error=type(exc).__name__))
 
     async def _last_resort(self, request: ChatRequest, exc: Exception) -> ChatResponse:
-        if self._fallback is None or isinstance(exc, InvalidRequestError):
+        if self._fallback is None or not _backends_failed(exc):
             raise exc
         answer = self._fallback(request, exc)
         if isinstance(answer, Awaitable):
@@ -215,12 +219,12 @@ class AsyncClient:
             try:
                 async with asyncio.timeout(_backstop(request, self.config.timeout.grace)):
                     response = await self._root.complete(request)
-            except TimeoutError as exc:
-                if isinstance(exc, LLMProdError):
-                    raise
-                raise DeadlineExceededError("the call's deadline passed") from None
             except Exception as exc:
-                response = await self._last_resort(request, exc)
+                error = exc
+                if isinstance(exc, TimeoutError) and not isinstance(exc, LLMProdError):
+                    error = DeadlineExceededError("the call's deadline passed")  # our backstop fired
+                    error.__suppress_context__ = True
+                response = await self._last_resort(request, error)
         except BaseException as exc:
             self._failed(request, exc, stream=False)
             raise
@@ -401,6 +405,16 @@ def _progress_reporter(progress: bool | Callable[[int, int], None], total: int) 
         return _TqdmProgress(total)
     except ImportError:
         return _TextProgress(total)
+
+
+def _backends_failed(exc: Exception) -> bool:
+    """Whether the backends failed (the last resort may answer), as opposed to a refusal
+    the caller must see: bad input, a guard, a budget, access, a local rate limit."""
+    if isinstance(exc, RateLimitedError):
+        return exc.source == "provider"
+    return isinstance(
+        exc, ProviderError | AllBackendsFailedError | CircuitOpenError | DeadlineExceededError
+    ) or not isinstance(exc, LLMProdError)
 
 
 def _backstop(request: ChatRequest, grace: float) -> float:

@@ -163,7 +163,8 @@ def build_section(cls: type[Any], raw: Any, path: str) -> Any:
     """Build one config object, checking keys and types against its dataclass fields."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"expected a table of {cls.__name__} settings, got {type(raw).__name__}", path=path)
-    hints = typing.get_type_hints(cls)
+    # The config classes' names live in _config (their __module__ is rewritten to "llmprod").
+    hints = typing.get_type_hints(cls, globalns=vars(_config))
     names = {f.name for f in dataclasses.fields(cls)}
     for key, value in raw.items():
         if key not in names:

@@ -54,6 +54,8 @@ class Message:
 
 def _plain(value: Any) -> Any:
     """Deep-convert tuples and mappings back to JSON-ready lists and dicts."""
+    if value is None or type(value) is str:  # the common case, without Mapping's slow ABC check
+        return value
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):

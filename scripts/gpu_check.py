@@ -1,17 +1,25 @@
-"""Check the in-process vLLM backend on a real GPU: load, 64 concurrent calls, stream, cancel.
+"""Check an in-process engine on a real GPU: load, 64 concurrent calls, stream, cancel.
 
 Plain Python, run with the GPU machine's own interpreter from the repository root (no nox,
 no virtualenv)::
 
     python3 scripts/gpu_check.py --model /path/to/a/small/chat/model
     LLMPROD_GPU_MODEL=/models/qwen2.5-0.5b-instruct python3 scripts/gpu_check.py
+    python3 scripts/gpu_check.py --engine transformers      # no model: builds the tiny one
 
-It imports only what it needs: the standard library, vLLM, and ``llmprod.backends.vllm``
-(which needs nothing from llmprod's own dependencies: no httpx, tenacity, pybreaker,
-cachetools or opentelemetry). The model must be a local folder (or already in the Hugging
-Face cache): the machine may have no network. It prints one line per check and the
-figures, and exits 1 if a check fails. Without vLLM it says so and exits 0; with vLLM but
-no model it exits 2.
+With vLLM installed it checks the vLLM backend. Where vLLM is not installed (or with
+``--engine transformers``) it checks the transformers backend instead, on the GPU
+(``--device cpu`` runs the same checks on CPU): with ``--model`` or, without one, a tiny
+random-weight model it builds offline (``llmprod.testing.tiny_model``), plus assisted
+decoding with a draft model (the tiny one's smaller sibling, or ``--draft-model``).
+
+It imports only what it needs: the standard library, the engine (vLLM, or torch and
+transformers), and ``llmprod.backends.vllm`` or ``llmprod.backends.transformers`` (which
+need nothing from llmprod's own dependencies: no httpx, tenacity, pybreaker, cachetools
+or opentelemetry). A model must be a local folder (or already in the Hugging Face
+cache): the machine may have no network. It prints one line per check and the figures,
+and exits 1 if a check fails. With no engine installed it says so and exits 0; with
+vLLM but no model it exits 2.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CONCURRENCY = 64
 
@@ -34,8 +43,21 @@ def main() -> int:
     parser.add_argument("--model", default=os.environ.get("LLMPROD_GPU_MODEL"), help="local model folder")
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.5)
+    parser.add_argument("--engine", choices=("auto", "vllm", "transformers"), default="auto")
+    parser.add_argument("--device", default="cuda", help="transformers engine only: cuda, cuda:N or cpu")
+    parser.add_argument("--draft-model", default=None, help="transformers engine only: draft for assisted decoding")
     args = parser.parse_args()
-    if importlib.util.find_spec("vllm") is None:
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    if args.engine == "transformers" or (args.engine == "auto" and not has_vllm):
+        if not has_vllm:
+            print("vllm: not installed on this machine; checking the transformers engine instead.")
+        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+            print("transformers: torch or transformers not installed either; nothing to check.")
+            return 0
+        from gpu_check_transformers import check_transformers
+
+        return asyncio.run(check_transformers(args.model, args.draft_model, args.device, args.max_tokens))
+    if not has_vllm:
         print("vllm: not installed on this machine; the vLLM check was skipped (pip install 'llmprod[vllm]').")
         return 0
     if not args.model:

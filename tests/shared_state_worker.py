@@ -27,17 +27,17 @@ def build(scenario: str, redis_url: str, server_url: str) -> llmprod.AsyncClient
     remote = llmprod.OpenAICompatible(model="shared-model", base_url=server_url, api_key="sk-test", name="remote")
     if scenario == "rate_limit":
         limit = llmprod.RateLimit(requests_per_minute=10, per="client", on_limit="reject")
-        return llmprod.AsyncClient(llmprod.Simulated(), retry=None, rate_limit=limit, redis_url=None)
+        return llmprod.AsyncClient(llmprod.Simulated(), retry=None, rate_limit=limit, redis_url=redis_url)
     if scenario == "breaker":
         breaker = llmprod.Breaker(fail_max=3, reset_timeout=120)
-        return llmprod.AsyncClient(remote, retry=None, breaker=breaker, redis_url=None)
+        return llmprod.AsyncClient(remote, retry=None, breaker=breaker, redis_url=redis_url)
     if scenario == "cache":
-        return llmprod.AsyncClient(remote, retry=None, cache=llmprod.Cache(ttl=120), redis_url=None)
+        return llmprod.AsyncClient(remote, retry=None, cache=llmprod.Cache(ttl=120), redis_url=redis_url)
     if scenario == "budget":
         # Every call is still in flight when the last one reserves: the budget alone decides.
         slow = llmprod.Latency(median=0.5, p99=0.5)
         backend = llmprod.Simulated("sim-budget", latency=slow, **PRICED)  # type: ignore[arg-type]
-        return llmprod.AsyncClient(backend, retry=None, budget=llmprod.Budget(hard=0.25), redis_url=None)
+        return llmprod.AsyncClient(backend, retry=None, budget=llmprod.Budget(hard=0.25), redis_url=redis_url)
     raise SystemExit(f"unknown scenario {scenario!r}")
 
 

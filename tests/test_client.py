@@ -127,6 +127,19 @@ async def test_user_fallback_is_the_last_resort() -> None:
     assert r.deployment == "fallback"
 
 
+async def test_last_resort_answers_timeouts_but_not_refusals() -> None:
+    def last_resort(request: ChatRequest, error: BaseException) -> str:
+        return "canned"
+
+    timeout = Scripted(llmprod.ProviderTimeoutError("slow"))
+    async with bare(timeout, fallback=last_resort) as client:
+        assert (await client.chat("x")).text == "canned"
+    refusal = llmprod.BudgetExceededError("over budget", budget="client", limit=1.0, spent=1.0)
+    async with bare(Scripted(refusal), fallback=last_resort) as client:
+        with pytest.raises(llmprod.BudgetExceededError):
+            await client.chat("x")
+
+
 async def test_the_deadline_bounds_a_call_that_never_answers() -> None:
     async with bare(Scripted(30.0)) as client:
         loop = asyncio.get_running_loop()

@@ -256,7 +256,9 @@ async def test_redis_breaker_works_off_the_loop_and_hooks_run_on_it(redis_server
         server.always(Fault.error(500))
         backend = llmprod.OpenAICompatible(model="m", base_url=server.url, api_key="sk-test")
         breaker = llmprod.Breaker(fail_max=2, reset_timeout=60)
-        async with llmprod.AsyncClient(backend, retry=None, breaker=breaker, redis_url=redis_server.url, hooks=[hook]) as c:
+        async with llmprod.AsyncClient(
+            backend, retry=None, breaker=breaker, redis_url=redis_server.url, hooks=[hook]
+        ) as c:
             for _ in range(2):
                 with pytest.raises(llmprod.ServerError):
                     await c.chat("hi", max_tokens=4)

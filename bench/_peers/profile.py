@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from pyinstrument import Profiler
-
 from client import LlmprodFull, concurrent, prompt, sequential  # type: ignore[import-not-found]
+from pyinstrument import Profiler
 
 
 async def main(url: str, workload: str, n: int) -> None:

@@ -37,9 +37,7 @@ def _completion() -> bytes:
             "object": "chat.completion",
             "created": 1_700_000_000,
             "model": MODEL,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20},
         },
         separators=(",", ":"),
@@ -69,7 +67,8 @@ def _stream() -> list[bytes]:
     frames += [_frame(chunk({"content": f"tok{i} "})) for i in range(1, CHUNKS)]
     frames.append(_frame(chunk({}, "stop")))
     usage = {"prompt_tokens": 12, "completion_tokens": CHUNKS, "total_tokens": 12 + CHUNKS}
-    frames.append(_frame({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": MODEL, "choices": [], "usage": usage}))
+    last = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": MODEL, "choices": [], "usage": usage}
+    frames.append(_frame(last))
     frames.append(_frame("[DONE]") + b"0\r\n\r\n")
     return frames
 

@@ -318,7 +318,7 @@ class Engine:
                 attention_mask=torch.ones_like(prompt),
                 assistant_model=self._draft,
                 max_new_tokens=job.max_new_tokens,
-                eos_token_id=sorted(self._eos),
+                eos_token_id=sorted(self._eos) or None,
                 pad_token_id=self._pad_id,
                 streamer=Streamer(),
                 stopping_criteria=StoppingCriteriaList([Stop()]),

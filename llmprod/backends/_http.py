@@ -180,6 +180,7 @@ class HttpPool:
         self.transport = transport
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._urls: dict[str, httpx.URL] = {}
 
     def get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -198,6 +199,14 @@ class HttpPool:
             )
             self._loop = loop
         return self._client
+
+    def url(self, path: str) -> httpx.URL:
+        """``path`` under the base URL, parsed once (httpx parses a str on every request)."""
+        url = self._urls.get(path)
+        if url is None:
+            base = self.get().base_url  # ends in "/", as httpx joins it
+            url = self._urls[path] = base.copy_with(raw_path=base.raw_path + path.lstrip("/").encode("ascii"))
+        return url
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

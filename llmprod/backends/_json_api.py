@@ -65,7 +65,7 @@ async def post_json(
 ) -> Mapping[str, Any]:
     """POST ``body``; return the decoded JSON object, or raise the typed error."""
     with map_http_errors(deployment):
-        response = await pool.get().post(path, json=body)
+        response = await pool.get().post(pool.url(path), json=body)
         text = response.text
     if response.status_code >= 400:
         raise error_from_response(
@@ -90,7 +90,7 @@ async def open_sse(
     for the whole life of the stream.
     """
     with map_http_errors(deployment):
-        async with pool.get().stream("POST", path, json=body) as response:
+        async with pool.get().stream("POST", pool.url(path), json=body) as response:
             if response.status_code >= 400:
                 text = (await response.aread()).decode("utf-8", "replace")
                 raise error_from_response(
