@@ -58,8 +58,8 @@ def ray(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
-    session.run("ruff", "check", "llmprod", "tests", "examples", "bench", "noxfile.py")
-    session.run("ruff", "format", "--check", "llmprod", "tests", "examples", "bench", "noxfile.py")
+    session.run("ruff", "check", "llmprod", "tests", "examples", "bench", "scripts", "noxfile.py")
+    session.run("ruff", "format", "--check", "llmprod", "tests", "examples", "bench", "scripts", "noxfile.py")
 
 
 @nox.session

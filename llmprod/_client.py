@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -152,7 +153,9 @@ class AsyncClient:
             raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
         slo = request.metadata.slo
         if slo is not None and slo not in self._slo_targets:
-            raise InvalidRequestError(f"unknown SLO class {slo!r}; expected one of {sorted(self._slo_targets)}", field="slo")
+            raise InvalidRequestError(
+                f"unknown SLO class {slo!r}; expected one of {sorted(self._slo_targets)}", field="slo"
+            )
         if timeout is not None:
             total = float(timeout)
         elif slo is not None:
@@ -194,7 +197,12 @@ class AsyncClient:
             answer = await answer
         if isinstance(answer, str):
             answer = ChatResponse(
-                id=new_id("fallback"), text=answer, finish_reason="stop", usage=Usage(), model="fallback", deployment="fallback"
+                id=new_id("fallback"),
+                text=answer,
+                finish_reason="stop",
+                usage=Usage(),
+                model="fallback",
+                deployment="fallback",
             )
         return answer
 
@@ -447,32 +455,8 @@ def _finished(
     )
 
 
-_REQUEST_ARGS = frozenset(
-    {
-        "messages",
-        "model",
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "tools",
-        "tool_choice",
-        "response_format",
-        "user",
-        "extra_body",
-        "system",
-        "tenant",
-        "api_key",
-        "tags",
-        "cache",
-        "slo",
-        "region",
-        "tier",
-    }
-)
+# The per-call keyword arguments: exactly build_request's (the prompt aside).
+_REQUEST_ARGS = frozenset(inspect.signature(build_request).parameters) - {"prompt", "unknown"}
 
 
 class Client:
@@ -489,7 +473,9 @@ class Client:
                 print(chunk.text, end="")
     """
 
-    def __init__(self, deployments: Backend | Deployment | Sequence[Backend | Deployment] | None = None, **options: Any) -> None:
+    def __init__(
+        self, deployments: Backend | Deployment | Sequence[Backend | Deployment] | None = None, **options: Any
+    ) -> None:
         self._async = AsyncClient(deployments, **options)
         self._runner = LoopThread()
 

@@ -236,9 +236,13 @@ class Guards:
         if self.injection not in ("block", "flag", "off"):
             raise ConfigError(f"must be 'block', 'flag' or 'off', got {self.injection!r}", path="guards.injection")
         if not 0 < self.injection_threshold <= 1:
-            raise ConfigError(f"must be within (0, 1], got {self.injection_threshold!r}", path="guards.injection_threshold")
+            raise ConfigError(
+                f"must be within (0, 1], got {self.injection_threshold!r}", path="guards.injection_threshold"
+            )
         if self.output_action not in ("block", "flag", "replace"):
-            raise ConfigError(f"must be 'block', 'flag' or 'replace', got {self.output_action!r}", path="guards.output_action")
+            raise ConfigError(
+                f"must be 'block', 'flag' or 'replace', got {self.output_action!r}", path="guards.output_action"
+            )
         if isinstance(self.blocklist, str):
             raise ConfigError("must be a list of terms, not one string", path="guards.blocklist")
 

@@ -115,7 +115,7 @@ class ChatRequest:
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters that are set, in OpenAI's names."""
         out: dict[str, Any] = {}
-        for name in _SAMPLING_FIELDS:
+        for name in SAMPLING_FIELDS:
             value = getattr(self, name)
             if value is not None:
                 out[name] = _plain(value)
@@ -125,7 +125,7 @@ class ChatRequest:
         return "\n".join(m.text() for m in self.messages)
 
 
-_SAMPLING_FIELDS = (
+SAMPLING_FIELDS = (
     "max_tokens",
     "temperature",
     "top_p",

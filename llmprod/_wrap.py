@@ -30,25 +30,11 @@ from ._exceptions import (
     ProviderTimeoutError,
     RateLimitedError,
 )
-from ._models import ChatChunk, ChatResponse
+from ._models import SAMPLING_FIELDS, ChatChunk, ChatResponse
 from ._types import Backend
 
 # SDK arguments that map to llmprod's own; any other is forwarded in extra_body.
-_DIRECT = {
-    "messages",
-    "model",
-    "max_tokens",
-    "temperature",
-    "top_p",
-    "stop",
-    "seed",
-    "presence_penalty",
-    "frequency_penalty",
-    "tools",
-    "tool_choice",
-    "response_format",
-    "user",
-}
+_DIRECT = frozenset({"messages", "model", *SAMPLING_FIELDS})
 _FINISH = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 

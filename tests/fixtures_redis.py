@@ -125,6 +125,7 @@ class RedisServer:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A running ``redis-server`` on 127.0.0.1 with an empty database; stopped at teardown."""
+    pytest.importorskip("redis", reason="the redis extra is not installed (pip install 'llmprod[redis]')")
     binary = _find_binary()
     if binary is None:
         pytest.skip("redis-server binary not found (install Debian's redis-server package)")

@@ -174,6 +174,7 @@ URL = "redis://:secret-pw@127.0.0.1:6390/2"
 
 
 async def test_redis_url_fills_every_configured_layer_and_turns_none_on() -> None:
+    pytest.importorskip("redis")
     own = "redis://127.0.0.1:6391/0"
     client = llmprod.AsyncClient(
         cache=llmprod.Cache(),
@@ -209,6 +210,7 @@ def test_a_bad_redis_url_is_a_config_error(bad: Any) -> None:
 
 
 def test_config_file_redis_section_sets_the_shared_url(tmp_path: Path) -> None:
+    pytest.importorskip("redis")
     path = tmp_path / "llmprod.toml"
     path.write_text(
         '[[deployments]]\nprovider = "simulated"\n[cache]\nttl = 60\n[redis]\nurl = "${LLMPROD_TEST_REDIS}"\n'
@@ -268,6 +270,7 @@ async def test_redis_breaker_works_off_the_loop_and_hooks_run_on_it(redis_server
 
 
 def test_a_breaker_whose_redis_is_down_still_builds(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("redis")
     url = refused_url().replace("http://", "redis://").removesuffix("/v1")
     with caplog.at_level(logging.WARNING, logger="llmprod"):
         client = llmprod.Client(breaker=llmprod.Breaker(redis_url=url))

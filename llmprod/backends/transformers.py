@@ -30,19 +30,19 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 from .._exceptions import (
     ConfigError,
-    ContextWindowExceededError,
     InvalidRequestError,
     LLMProdError,
     MissingDependencyError,
     ServerError,
 )
 from .._models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
+from ._chat_template import render_prompt
 from ._hf_engine import Engine, EngineStats, Event, Job
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -279,22 +279,7 @@ class Transformers:
         )
 
     def _render(self, request: ChatRequest) -> list[int]:
-        messages = []
-        for message in request.messages:
-            role = "system" if message.role == "developer" else message.role
-            messages.append({"role": role, "content": message.text()})
-        extra: dict[str, Any] = {}
-        if request.tools:
-            extra["tools"] = [dict(t) for t in request.tools]
-        ids = self._tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, **extra)
-        if isinstance(ids, Mapping):  # transformers 5 returns a BatchEncoding by default
-            ids = ids["input_ids"]
-        prompt = [int(i) for i in ids]
-        if self._max_positions is not None and len(prompt) >= self._max_positions:
-            raise ContextWindowExceededError(
-                f"prompt is {len(prompt)} tokens; the model takes {self._max_positions}", deployment=self.name
-            )
-        return prompt
+        return render_prompt(self._tokenizer, request, limit=self._max_positions, deployment=self.name)
 
 
 def _check_options(

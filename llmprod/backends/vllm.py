@@ -36,13 +36,13 @@ from typing import Any
 
 from .._exceptions import (
     ConfigError,
-    ContextWindowExceededError,
     InvalidRequestError,
     LLMProdError,
     MissingDependencyError,
     ServerError,
 )
 from .._models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
+from ._chat_template import render_prompt
 from ._http import status_error
 
 QUANTIZATIONS = ("awq", "gptq", "fp8", "bitsandbytes")
@@ -217,26 +217,7 @@ class VLLM:
             await outputs.aclose()
 
     def _render(self, request: ChatRequest) -> list[int]:
-        messages = []
-        for message in request.messages:
-            item = message.to_openai()
-            if item["role"] == "developer":
-                item["role"] = "system"
-            if item["content"] is None:
-                item["content"] = ""
-            messages.append(item)
-        extra: dict[str, Any] = {}
-        if request.tools:
-            extra["tools"] = [dict(t) for t in request.tools]
-        ids = self._tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True, **extra)
-        if isinstance(ids, Mapping):  # transformers 5 returns a BatchEncoding by default
-            ids = ids["input_ids"]
-        prompt = [int(i) for i in ids]
-        if self.max_model_len is not None and len(prompt) >= self.max_model_len:
-            raise ContextWindowExceededError(
-                f"prompt is {len(prompt)} tokens; max_model_len is {self.max_model_len}", deployment=self.name
-            )
-        return prompt
+        return render_prompt(self._tokenizer, request, limit=self.max_model_len, deployment=self.name)
 
     def _params(self, request: ChatRequest, kind: Any) -> Any:
         # vLLM's own default max_tokens is 16; None means "up to the context limit".

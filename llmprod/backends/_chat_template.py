@@ -1,0 +1,37 @@
+"""Prompt token ids for an in-process engine: the model's chat template, applied once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._exceptions import ContextWindowExceededError
+from .._models import ChatRequest
+
+
+def template_messages(request: ChatRequest) -> list[dict[str, Any]]:
+    """The request's messages as chat templates take them: OpenAI's shape, with text content
+    (templates of text models expect strings) and ``developer`` read as ``system``."""
+    messages = []
+    for message in request.messages:
+        item = message.to_openai()
+        if item["role"] == "developer":
+            item["role"] = "system"
+        item["content"] = message.text()
+        messages.append(item)
+    return messages
+
+
+def render_prompt(tokenizer: Any, request: ChatRequest, *, limit: int | None, deployment: str) -> list[int]:
+    """Apply ``tokenizer``'s chat template; a prompt of ``limit`` tokens or more is refused."""
+    extra: dict[str, Any] = {}
+    if request.tools:
+        extra["tools"] = [dict(t) for t in request.tools]
+    ids = tokenizer.apply_chat_template(template_messages(request), tokenize=True, add_generation_prompt=True, **extra)
+    if isinstance(ids, Mapping):  # transformers 5 returns a BatchEncoding by default
+        ids = ids["input_ids"]
+    prompt = [int(i) for i in ids]
+    if limit is not None and len(prompt) >= limit:
+        message = f"prompt is {len(prompt)} tokens; the model takes {limit}"
+        raise ContextWindowExceededError(message, deployment=deployment)
+    return prompt
