@@ -40,8 +40,14 @@ def realserver(session: nox.Session) -> None:
     instead of pulling a CUDA build in for transformers.
     """
     session.install("-e", ".[test,transformers]", "torch==2.13.0", "transformers[serving]")
-    targets = session.posargs or ["tests/real_server", "tests/engines/test_transformers.py"]
+    targets = session.posargs or [
+        "tests/real_server",
+        "tests/engines/test_transformers.py",
+        "tests/test_every_backend.py",
+    ]
     session.run("pytest", "-q", "-p", "no:cacheprovider", *targets, env={**ENV, "HF_HUB_OFFLINE": "1"})
+    if not session.posargs:
+        session.run("python", str(ROOT / "examples" / "transformers_local.py"), env={**ENV, "HF_HUB_OFFLINE": "1"})
 
 
 @nox.session

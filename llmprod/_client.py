@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -415,6 +416,14 @@ def _progress_reporter(progress: bool | Callable[[int, int], None], total: int) 
         return _TextProgress(total)
 
 
+def _shut_down(runner: LoopThread, client: AsyncClient) -> None:
+    if runner.running:
+        try:
+            runner.run(client.aclose())
+        finally:
+            runner.stop()
+
+
 def _backends_failed(exc: Exception) -> bool:
     """Whether the backends failed (the last resort may answer), as opposed to a refusal
     the caller must see: bad input, a guard, a budget, access, a local rate limit."""
@@ -478,6 +487,9 @@ class Client:
     ) -> None:
         self._async = AsyncClient(deployments, **options)
         self._runner = LoopThread()
+        # A client that is never closed is still closed when collected or at exit,
+        # so its connections are released and no "unclosed session" warning is printed.
+        self._finalizer = weakref.finalize(self, _shut_down, self._runner, self._async)
 
     def __repr__(self) -> str:
         return f"Client([{', '.join(d.label for d in self._async.deployments)}])"
@@ -533,11 +545,8 @@ class Client:
         self._runner.run(_emit_on_loop(self._async._emit, _feedback(response_id, score, label)))
 
     def close(self) -> None:
-        if self._runner.running:
-            try:
-                self._runner.run(self._async.aclose())
-            finally:
-                self._runner.stop()
+        """Close the backends (connections, engines) and stop the loop thread."""
+        self._finalizer()
 
     def __enter__(self) -> Client:
         return self

@@ -5,9 +5,10 @@ an encoding the first time it is asked for one, with no timeout; a library on th
 request path must never do that. So before loading we look for the encoding's file in
 tiktoken's cache (``TIKTOKEN_CACHE_DIR``, else ``DATA_GYM_CACHE_DIR``, else
 ``<tmp>/data-gym-cache``, as tiktoken does). When it is missing we count
-approximately (about four characters a token), flag the count as ``estimated`` and log
-one warning. Setting ``LLMPROD_TIKTOKEN_DOWNLOAD=1`` lets a background thread fetch the
-file (the count in hand stays approximate; later ones become exact).
+approximately (about four characters a token), flag the count as ``estimated``, log
+one warning, and let a background thread fetch the file, so that with network access
+later counts become exact and no call ever waits. ``LLMPROD_TIKTOKEN_DOWNLOAD=0`` turns
+the background fetch off (air-gapped hosts).
 
 Message counts follow OpenAI's published recipe for chat models: 3 tokens per message,
 the role and content, 1 more for a ``name``, and 3 that prime the reply.
@@ -145,7 +146,7 @@ class _Encodings:
             CHARS_PER_TOKEN,
             name,
         )
-        if os.environ.get("LLMPROD_TIKTOKEN_DOWNLOAD") == "1" and name not in self._fetching:
+        if os.environ.get("LLMPROD_TIKTOKEN_DOWNLOAD", "1") != "0" and name not in self._fetching:
             self._fetching.add(name)
             threading.Thread(target=self._fetch, args=(name,), name=f"llmprod-tiktoken-{name}", daemon=True).start()
 
@@ -216,10 +217,17 @@ def count_messages(messages: Iterable[Message | Mapping[str, Any]], model: str |
 def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
     """Prompt tokens of ``request`` (its messages, and its tools' JSON if any)."""
     model = model or request.model
+    trace = request.trace
+    if trace is not None:
+        memo = trace.token_counts.get(model)
+        if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
+            return memo[2]  # type: ignore[return-value]
     counted = count_messages(request.messages, model)
-    if not request.tools:
-        return counted
-    from ._models import _plain
+    if request.tools:
+        from ._models import _plain
 
-    tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
-    return TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
+        tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
+        counted = TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
+    if trace is not None:
+        trace.token_counts[model] = (request.messages, request.tools, counted)
+    return counted

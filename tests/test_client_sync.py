@@ -62,3 +62,14 @@ def test_close_stops_the_loop_thread() -> None:
     assert after == []
     with pytest.raises(RuntimeError):
         c.chat("closed")
+
+
+def test_an_unclosed_client_is_closed_when_collected() -> None:
+    import gc
+
+    c = llmprod.Client(llmprod.Simulated(latency=FAST), retry=None, breaker=None)
+    c.chat("x")
+    runner = c._runner
+    del c
+    gc.collect()
+    assert not runner.running

@@ -120,7 +120,7 @@ def _run_offline(tmp_path: object, **env: str) -> tuple[dict[str, object], str]:
 
 
 def test_offline_fallback_is_used_flagged_and_warned_once(tmp_path: object) -> None:
-    result, stderr = _run_offline(tmp_path)
+    result, stderr = _run_offline(tmp_path, LLMPROD_TIKTOKEN_DOWNLOAD="0")
     assert result["first"] == [10, True]  # 40 characters, ~4 a token, flagged estimated
     assert result["second"] == [11, True]
     assert result["chat"] == [3 + 1 + 2 + 3, True]  # role "user" ~1, content 8 chars ~2, overheads exact
@@ -129,10 +129,24 @@ def test_offline_fallback_is_used_flagged_and_warned_once(tmp_path: object) -> N
     assert stderr.count("is not in the cache") == 1
 
 
-def test_opt_in_download_runs_in_the_background_and_never_blocks(tmp_path: object) -> None:
-    # With downloads allowed the count in hand is still immediate and approximate; the
-    # background fetch is refused by the guard here (no network), which must not matter.
-    result, stderr = _run_offline(tmp_path, LLMPROD_TIKTOKEN_DOWNLOAD="1")
+def test_the_default_download_runs_in_the_background_and_never_blocks(tmp_path: object) -> None:
+    # By default a background thread fetches the missing encoding; the count in hand is still
+    # immediate and approximate. The fetch is refused by the audit guard here (no network).
+    result, stderr = _run_offline(tmp_path)
     assert result["first"] == [10, True]
     assert float(str(result["seconds"])) < 5.0  # generous: no wait for a download
     assert stderr.count("is not in the cache") == 1
+
+
+def test_a_calls_prompt_is_counted_once_until_its_messages_change() -> None:
+    from dataclasses import replace
+
+    from llmprod._models import CallTrace, ChatRequest, Message
+    from llmprod._tokens import count_request
+
+    request = ChatRequest(messages=(Message("user", "hello there, count me"),), model="gpt-4o", trace=CallTrace())
+    first = count_request(request)
+    assert count_request(replace(request, max_tokens=5)) is first  # same messages: the memo answers
+    redacted = replace(request, messages=(Message("user", "hello there, [EMAIL]"),))
+    second = count_request(redacted)
+    assert second is not first and second == count_messages(redacted.messages, "gpt-4o")
