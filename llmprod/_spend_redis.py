@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._budget import Decision, Reservation
 from ._cost_report import GROUPS, CostReport, Totals
-from ._exceptions import MissingDependencyError
+from ._redis import async_client
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -56,11 +56,7 @@ return spent
 
 
 def _connect(url: str, timeout: float) -> Redis:
-    try:
-        import redis.asyncio as aioredis
-    except ImportError:
-        raise MissingDependencyError("redis", "redis") from None
-    return aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return async_client(url, timeout=timeout)
 
 
 class RedisSpend:

@@ -82,6 +82,8 @@ class Anthropic:
         r = client.chat("Summarize: ...", max_tokens=200)
     """
 
+    provider = "anthropic"  # OpenTelemetry gen_ai.provider.name
+
     def __init__(
         self,
         model: str,

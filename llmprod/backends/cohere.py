@@ -67,6 +67,8 @@ class Cohere:
         r = client.chat("Summarize: ...", max_tokens=200)
     """
 
+    provider = "cohere"  # OpenTelemetry gen_ai.provider.name
+
     def __init__(
         self,
         model: str,

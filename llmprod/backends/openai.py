@@ -94,6 +94,8 @@ class OpenAICompatible:
         llmprod.OpenAICompatible.preset("ollama", model="llama3.2")
     """
 
+    provider = "openai"  # OpenTelemetry gen_ai.provider.name; a preset names its server
+
     def __init__(
         self,
         *,
@@ -156,7 +158,10 @@ class OpenAICompatible:
             options.setdefault("model", row.model)
         if "model" not in options:
             raise ConfigError(f"the {preset!r} preset needs model=", path="openai.model")
-        return cls(**options)
+        backend = cls(**options)
+        if preset != "openai":
+            backend.provider = preset
+        return backend
 
     def __repr__(self) -> str:
         return f"OpenAICompatible(model={self.model!r}, base_url={self.base_url!r})"

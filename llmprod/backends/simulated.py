@@ -46,6 +46,8 @@ class Simulated:
     provider's would map). Prices are USD per million tokens, for the cost layer.
     """
 
+    provider = "simulated"  # OpenTelemetry gen_ai.provider.name
+
     def __init__(
         self,
         model: str = "sim-small",

@@ -71,6 +71,8 @@ class Transformers:
             r = await client.chat("Hello", max_tokens=64)
     """
 
+    provider = "transformers"  # OpenTelemetry gen_ai.provider.name
+
     def __init__(
         self,
         model: str,

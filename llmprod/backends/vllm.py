@@ -69,6 +69,8 @@ class VLLM:
             r = await client.chat("Hello", max_tokens=64)
     """
 
+    provider = "vllm"  # OpenTelemetry gen_ai.provider.name
+
     def __init__(
         self,
         model: str,

@@ -16,7 +16,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .._exceptions import MissingDependencyError
+from .._redis import async_client
+from .._redis import errors as redis_errors
 from ._buckets import Limit, MemoryBuckets, Taken
 
 log = logging.getLogger("llmprod")
@@ -55,15 +56,11 @@ class RedisBuckets:
     """Buckets in Redis under ``prefix``; the in-process buckets when Redis fails."""
 
     def __init__(self, url: str, *, prefix: str = "llmprod:rl") -> None:
-        try:
-            import redis.asyncio as aioredis
-        except ImportError as exc:
-            raise MissingDependencyError("redis", "redis") from exc
-        self._client: Any = aioredis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self._client: Any = async_client(url, timeout=2.0)
         self._script: Any = self._client.register_script(_TAKE)
         self._prefix = prefix
         self._local = MemoryBuckets()
-        self._errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
+        self._errors = redis_errors()
 
     def __repr__(self) -> str:
         return "RedisBuckets(...)"  # the URL may carry a password

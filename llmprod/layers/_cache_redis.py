@@ -14,7 +14,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import MissingDependencyError
+from .._redis import async_client
+from .._redis import errors as redis_errors
 from ._cache_entry import CacheStoreError, Entry, StoreDownError, decode, encode
 
 if TYPE_CHECKING:
@@ -25,20 +26,8 @@ class RedisStore:
     """Cache entries in Redis under their keys (the keys hold only hashes)."""
 
     def __init__(self, url: str, *, timeout: float = 0.25, backoff: float = 1.0, clock: Any = time.time) -> None:
-        try:
-            import redis.asyncio as aioredis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
-        except ImportError:
-            raise MissingDependencyError("redis", "redis") from None
-        self._errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError, TimeoutError)
-        self._redis: Redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
+        self._redis: Redis = async_client(url, timeout=timeout, retries=False)
+        self._errors = redis_errors()
         self._backoff = backoff
         self._clock = clock
         self._down_until = 0.0

@@ -44,10 +44,11 @@ from .._exceptions import (
     ContentPolicyError,
     DeadlineExceededError,
     InvalidRequestError,
-    MissingDependencyError,
     NotFoundError,
 )
 from .._models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse
+from .._redis import errors as redis_errors
+from .._redis import sync_client
 from .._types import Backend, Emit
 
 T = TypeVar("T")
@@ -146,11 +147,7 @@ class _Listener(pybreaker.CircuitBreakerListener):
 def _storage(config: Breaker, deployment: str, replica: str) -> pybreaker.CircuitBreakerStorage:
     if config.redis_url is None:
         return pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-    try:
-        import redis
-    except ImportError as exc:
-        raise MissingDependencyError("redis", "redis") from exc
-    client = redis.Redis.from_url(config.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = sync_client(config.redis_url, timeout=1.0)
     return _RedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"llmprod:breaker:{deployment}:{replica}")
 
 
@@ -160,11 +157,9 @@ class _RedisStorage(pybreaker.CircuitRedisStorage):
     to closed (and the keys are written on a later read that finds Redis up)."""
 
     def _initialize_redis_state(self, state: str) -> None:
-        from redis.exceptions import RedisError
-
         try:
             super()._initialize_redis_state(state)
-        except RedisError as exc:
+        except redis_errors() as exc:
             log.warning("llmprod: breaker state store unreachable (%s); closed until it answers", type(exc).__name__)
 
 
