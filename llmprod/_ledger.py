@@ -68,7 +68,8 @@ class Ledger:
         self._total = Totals()
         self._groups: dict[str, dict[str, Totals]] = {g: {} for g in GROUPS}
         self._pending_saved: dict[str, float] = {}
-        self._records: deque[dict[str, Any]] = deque(maxlen=keep)
+        # (time, event, totals): the JSON record is built only when exported.
+        self._records: deque[tuple[float, CallFinished, Totals]] = deque(maxlen=keep)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(${self._total.cost:.4f}, {self._total.requests} requests)"
@@ -93,7 +94,7 @@ class Ledger:
             for group, keys in names.items():
                 for key in keys:
                     self._groups[group].setdefault(key, Totals()).merge(totals)
-            self._records.append(_record(event, totals))
+            self._records.append((time.time(), event, totals))
         return totals
 
     def report(self) -> CostReport:
@@ -108,7 +109,7 @@ class Ledger:
         """The recent calls, one JSON object a line (no prompt or answer text)."""
         with self._lock:
             records = list(self._records)
-        return "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+        return "".join(json.dumps(_record(*r), separators=(",", ":")) + "\n" for r in records)
 
 
 class RedisLedger(Ledger):
@@ -162,10 +163,10 @@ def _copy(t: Totals) -> Totals:
     return out
 
 
-def _record(event: CallFinished, totals: Totals) -> dict[str, Any]:
+def _record(when: float, event: CallFinished, totals: Totals) -> dict[str, Any]:
     response = event.response
     return {
-        "time": round(time.time(), 3),
+        "time": round(when, 3),
         "call_id": event.call_id,
         "model": (response.model if response else None) or event.model,
         "deployment": response.deployment if response else None,

@@ -239,7 +239,7 @@ class CallTrace:
     tier: str | None = None
     route_reason: str | None = None
     flags: list[str] = field(default_factory=list)
-    # Prompt token counts by model, kept with the messages they counted: several layers
+    # Prompt token counts by encoding, kept with the messages they counted: several layers
     # (guards, rate limit, budget) need the count, and tokenizing is the costly part.
     token_counts: dict[str | None, tuple[object, object, object]] = field(default_factory=dict)
 

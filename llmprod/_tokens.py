@@ -218,8 +218,9 @@ def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
     """Prompt tokens of ``request`` (its messages, and its tools' JSON if any)."""
     model = model or request.model
     trace = request.trace
+    key = encoding_name(model)
     if trace is not None:
-        memo = trace.token_counts.get(model)
+        memo = trace.token_counts.get(key)
         if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
             return memo[2]  # type: ignore[return-value]
     counted = count_messages(request.messages, model)
@@ -229,5 +230,5 @@ def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
         tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
         counted = TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
     if trace is not None:
-        trace.token_counts[model] = (request.messages, request.tools, counted)
+        trace.token_counts[key] = (request.messages, request.tools, counted)
     return counted

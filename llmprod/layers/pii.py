@@ -54,7 +54,10 @@ class PIILayer:
         before = Counter(session.counts)
         messages = tuple(_redact_message(m, session.redact) for m in request.messages)
         user = session.redact(request.user) if request.user else request.user
-        self._report(request, "input", session.counts - before)
+        found = session.counts - before
+        if not found:
+            return request  # nothing redacted: the same messages (counts made above stay valid)
+        self._report(request, "input", found)
         return replace(request, messages=messages, user=user)
 
     def _finish(self, response: ChatResponse, text: str, session: Redactor, only: frozenset[str]) -> ChatResponse:

@@ -67,6 +67,7 @@ class _Plan:
         self.layer = layer
         self.request = request
         self.wait = 0.0
+        self.done = 1  # the first attempt runs before tenacity is involved (see RetryLayer)
 
     def retry(self, state: RetryCallState) -> bool:
         outcome = state.outcome
@@ -74,8 +75,12 @@ class _Plan:
             return False
         exc = outcome.exception()
         assert exc is not None
+        return self.decide(exc, self.done + state.attempt_number)
+
+    def decide(self, exc: BaseException, attempt: int) -> bool:
+        """Whether to try again after failed attempt ``attempt``; sets the wait and reports it."""
         config = self.layer.config
-        wait = retry_wait(exc, state.attempt_number, config, left=time_left(self.request), rand=self.layer.rand())
+        wait = retry_wait(exc, attempt, config, left=time_left(self.request), rand=self.layer.rand())
         if wait is None:
             return False
         self.wait = wait
@@ -84,7 +89,7 @@ class _Plan:
             RetryScheduled(
                 trace.call_id if trace else None,
                 deployment=self.layer.deployment,
-                attempt=state.attempt_number,
+                attempt=attempt,
                 delay=wait,
                 error=type(exc).__name__,
             )
@@ -120,8 +125,18 @@ class RetryLayer:
         self.rand = rand
         self.name = inner.name
 
+    # The first attempt runs directly: most calls succeed, and building tenacity's
+    # machinery for each of them costs more than the call's whole stack. Only after a
+    # failure worth retrying does tenacity take over, for the attempts that remain.
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        response: ChatResponse = await _Plan(self, request).retrying()(self.inner.complete, request)
+        try:
+            return await self.inner.complete(request)
+        except Exception as exc:
+            plan = _Plan(self, request)
+            if not plan.decide(exc, 1):
+                raise
+        await self.sleep(plan.wait)
+        response: ChatResponse = await plan.retrying()(self.inner.complete, request)
         return response
 
     async def _open(self, request: ChatRequest) -> tuple[ChatChunk | None, AsyncIterator[ChatChunk]]:
@@ -136,9 +151,17 @@ class RetryLayer:
             raise
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        opened: tuple[ChatChunk | None, AsyncIterator[ChatChunk]] = await _Plan(self, request).retrying()(
-            self._open, request
-        )
+        opened: tuple[ChatChunk | None, AsyncIterator[ChatChunk]]
+        plan: _Plan | None = None
+        try:
+            opened = await self._open(request)
+        except Exception as exc:
+            plan = _Plan(self, request)
+            if not plan.decide(exc, 1):
+                raise
+        if plan is not None:
+            await self.sleep(plan.wait)
+            opened = await plan.retrying()(self._open, request)
         first, stream = opened
         try:
             if first is None:
