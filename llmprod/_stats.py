@@ -170,16 +170,17 @@ class _Call:
 
 
 class StatsHook:
-    """Keeps the calls of the last ``window`` seconds (at most ``max_calls``) and
-    answers :meth:`stats`. Thread-safe: the sync client reads it from its caller's
-    thread while the loop thread writes.
+    """Keeps the calls of the last ``window`` seconds (at most the ``max_calls`` most
+    recent: memory stays flat however busy the client) and answers :meth:`stats`.
+    Thread-safe: the sync client reads it from its caller's thread while the loop
+    thread writes.
     """
 
     def __init__(
         self,
         window: float = 300.0,
         *,
-        max_calls: int = 100_000,
+        max_calls: int = 10_000,
         slo_targets: Mapping[str, float] = SLO_TARGETS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
