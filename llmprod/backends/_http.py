@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import importlib.util
 import math
 import os
@@ -197,6 +198,10 @@ class HttpPool:
                 transport=self.transport or fast_transport(self.max_connections),
                 follow_redirects=False,
             )
+            if hasattr(self._client, "_cookies"):
+                # Provider APIs set no cookies we would send back, and httpx parses every
+                # response's headers for them through urllib: a large share of a call's CPU.
+                self._client._cookies = _no_cookies()
             self._loop = loop
         return self._client
 
@@ -212,6 +217,23 @@ class HttpPool:
         client, self._client = self._client, None
         if client is not None and not client.is_closed:
             await client.aclose()
+
+
+@functools.cache
+def _cookieless_class() -> type[httpx.Cookies]:
+    import httpx
+
+    class Cookieless(httpx.Cookies):
+        """A cookie jar that keeps nothing, so responses are not parsed for cookies."""
+
+        def extract_cookies(self, response: httpx.Response) -> None:
+            return None
+
+    return Cookieless
+
+
+def _no_cookies() -> httpx.Cookies:
+    return _cookieless_class()()
 
 
 async def iter_sse(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:

@@ -22,7 +22,8 @@ class Fault:
     - ``status``, ``message``, ``error_type``, ``code``: an error answer in the
       wire's error shape (``{"error": {...}}`` for OpenAI); ``body`` replaces that
       body with a raw one (a mapping is sent as JSON, a string or bytes as is).
-    - ``headers``: extra response headers (``Retry-After``, ``retry-after-ms``, ...).
+    - ``headers``: extra response headers (``Retry-After``, ``retry-after-ms``,
+      ``Set-Cookie``, ...), on an error or on a plain (non-streamed) answer.
     - ``delay``: seconds before the response starts; ``chunk_delay``: seconds
       between stream frames (a slow drip); ``hang``: never answer.
     - ``drop``: end the response early after ``after`` stream frames (or body bytes

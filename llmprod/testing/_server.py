@@ -294,9 +294,8 @@ class FaultServer:
             writer.write(_head(200, "application/json", [("content-length", str(len(payload)))]) + payload[:cut])
             await _drop(writer, fault.drop)
             return False
-        writer.write(
-            _head(200, "application/json", [("content-length", str(len(payload)))], close=wants_close) + payload
-        )
+        extra = [("content-length", str(len(payload))), *fault.headers.items()]
+        writer.write(_head(200, "application/json", extra, close=wants_close) + payload)
         if fault.close:
             await writer.drain()
             writer.close()

@@ -303,3 +303,13 @@ def test_presets() -> None:
 
 def test_lazy_top_level_name() -> None:
     assert llmprod.OpenAICompatible is OpenAICompatible
+
+
+async def test_cookies_a_server_sets_are_neither_kept_nor_sent_back(
+    backend: OpenAICompatible, fault_server: FaultServer
+) -> None:
+    fault_server.push(Fault(headers={"Set-Cookie": "session=abc123; Path=/"}))
+    await backend.complete(ask())
+    await backend.complete(ask())
+    assert len(fault_server.requests) == 2
+    assert "cookie" not in fault_server.requests[1].headers
