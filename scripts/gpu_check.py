@@ -68,8 +68,8 @@ def main() -> int:
 
 async def check_vllm(model: str, max_tokens: int, memory: float) -> int:
     import vllm
+    from _engine_checks import Checks, asker, check_stream
 
-    from llmprod._models import ChatRequest, Message
     from llmprod.backends.vllm import VLLM
 
     print(f"vllm {vllm.__version__}; model {model}")
@@ -81,16 +81,9 @@ async def check_vllm(model: str, max_tokens: int, memory: float) -> int:
         enable_prefix_caching=True,
         engine_args={"disable_log_stats": True},
     )
-    failures: list[str] = []
-
-    def check(name: str, ok: bool, detail: str) -> None:
-        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
-        if not ok:
-            failures.append(name)
-
-    def ask(i: int, tokens: int = max_tokens) -> ChatRequest:
-        question = f"Question {i}: explain why batching helps GPU inference, in detail."
-        return ChatRequest(messages=(Message("user", question),), max_tokens=tokens, temperature=0.0)
+    check = Checks()
+    failures = check.failures
+    ask = asker(max_tokens)
 
     started = time.perf_counter()
     await backend.start()
@@ -116,24 +109,7 @@ async def check_vllm(model: str, max_tokens: int, memory: float) -> int:
     # Informational: vLLM's kernels are not batch-invariant, so a greedy answer may differ in a batch.
     print(f"info same greedy answer alone and in a batch of 64: {answers[0].text == greedy}")
 
-    started = time.perf_counter()
-    first_at: float | None = None
-    pieces: list[str] = []
-    final = None
-    async for chunk in backend.stream(ask(0)):
-        first_at = first_at or time.perf_counter() - started
-        pieces.append(chunk.text)
-        final = chunk.response or final
-    check(
-        "stream",
-        final is not None and "".join(pieces) == final.text == greedy,
-        f"{len(pieces)} chunks, first after {(first_at or 0) * 1000:.0f} ms; same greedy text as complete()",
-    )
-    check(
-        "usage",
-        final is not None and final.usage.prompt_tokens > 0 and final.usage.completion_tokens > 0,
-        f"{final.usage if final else None}",
-    )
+    await check_stream(backend, ask(0), greedy, check)
 
     got_first = asyncio.Event()
 

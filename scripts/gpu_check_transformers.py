@@ -20,8 +20,8 @@ CONCURRENCY = 64
 async def check_transformers(model: str | None, draft: str | None, device: str, max_tokens: int) -> int:
     import torch
     import transformers
+    from _engine_checks import Checks, asker, check_stream
 
-    from llmprod._models import ChatRequest, Message
     from llmprod.backends.transformers import Transformers
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -30,16 +30,9 @@ async def check_transformers(model: str | None, draft: str | None, device: str, 
         return 2
     where = torch.cuda.get_device_name(0) if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
     print(f"torch {torch.__version__}, transformers {transformers.__version__}; device {device} ({where})")
-    failures: list[str] = []
-
-    def check(name: str, ok: bool, detail: str) -> None:
-        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
-        if not ok:
-            failures.append(name)
-
-    def ask(i: int, tokens: int = max_tokens) -> ChatRequest:
-        question = f"Question {i}: explain why batching helps GPU inference, in detail."
-        return ChatRequest(messages=(Message("user", question),), max_tokens=tokens, temperature=0.0)
+    check = Checks()
+    failures = check.failures
+    ask = asker(max_tokens)
 
     with tempfile.TemporaryDirectory() as tmp:
         if model is None:
@@ -77,24 +70,7 @@ async def check_transformers(model: str | None, draft: str | None, device: str, 
         greedy = sequential[0].text
         print(f"info same greedy answer alone and in a batch of 64: {answers[0].text == greedy}")
 
-        started = time.perf_counter()
-        first_at: float | None = None
-        pieces: list[str] = []
-        final = None
-        async for chunk in backend.stream(ask(0)):
-            first_at = first_at or time.perf_counter() - started
-            pieces.append(chunk.text)
-            final = chunk.response or final
-        check(
-            "stream",
-            final is not None and "".join(pieces) == final.text == greedy,
-            f"{len(pieces)} chunks, first after {(first_at or 0) * 1000:.0f} ms; same greedy text as complete()",
-        )
-        check(
-            "usage",
-            final is not None and final.usage.prompt_tokens > 0 and final.usage.completion_tokens > 0,
-            f"{final.usage if final else None}",
-        )
+        await check_stream(backend, ask(0), greedy, check)
 
         got_first = asyncio.Event()
 
