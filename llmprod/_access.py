@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ._config import RateLimit
+from ._config import Budget, RateLimit
 from ._exceptions import AccessDeniedError, ConfigError
 from ._models import ChatRequest
 
@@ -46,6 +46,8 @@ class ApiKey:
     ``routes``: the router tiers (``tier=``) it may ask for; None allows any.
     ``tenant``: the tenant its calls are billed, cached and limited under (it replaces
     whatever tenant the caller passes). ``rate_limit``: this key's own limits.
+    ``budget``: this key's own spend limit (its ``hard``/``soft``/``window``; it counts the
+    key's calls only, whatever its ``per``), enforced on top of the client's budget.
     """
 
     name: str
@@ -54,6 +56,7 @@ class ApiKey:
     models: Sequence[str] | None = None
     routes: Sequence[str] | None = None
     rate_limit: RateLimit | None = None
+    budget: Budget | None = None
 
     def __post_init__(self) -> None:
         if not _HEX64.fullmatch(self.key_sha256):

@@ -11,7 +11,10 @@ import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._config import Budget
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -89,6 +92,7 @@ class RequestMetadata:
     slo: str | None = None
     region: str | None = None
     tier: str | None = None
+    budget: Budget | None = None  # a per-call budget (the caller's API key's), on top of the client's
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from .._types import Backend, Emit
 from .output_guard import aclose_stream
 from .ratelimit import RateLimitLayer
 
+KEY_TAG = "llmprod.api_key"
+
 
 class AccessLayer:
     """Refuses unknown or disallowed keys with :class:`AccessDeniedError`."""
@@ -40,8 +42,15 @@ class AccessLayer:
             trace = request.trace
             self.emit(GuardTriggered(trace.call_id if trace else None, "access", "input", "block", exc.message))
             raise
-        if key.tenant is not None and key.tenant != request.metadata.tenant:
-            request = replace(request, metadata=replace(request.metadata, tenant=key.tenant))
+        metadata = request.metadata
+        if key.tenant is not None and key.tenant != metadata.tenant:
+            metadata = replace(metadata, tenant=key.tenant)
+        if key.budget is not None:
+            # The key's budget counts this key's calls only: it is scoped by a tag naming the key.
+            tags = {**metadata.tags, KEY_TAG: key.name}
+            metadata = replace(metadata, tags=tags, budget=replace(key.budget, per=f"tag:{KEY_TAG}"))
+        if metadata is not request.metadata:
+            request = replace(request, metadata=metadata)
         return self._limited.get(key.key_sha256, self.inner), request
 
     async def complete(self, request: ChatRequest) -> ChatResponse:

@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
-from .._budget import Reservation, make_store, scope, window_id, window_ttl
+from .._budget import Reservation, SpendStore, make_store, scope, window_id, window_ttl
 from .._config import Budget
 from .._costing import CallCost, DeploymentCosts
 from .._deployment import Deployment
@@ -30,7 +30,9 @@ log = logging.getLogger("llmprod")
 
 
 class CostLayer:
-    """Sets ``response.cost`` (and the last stream chunk's) and enforces ``budget``."""
+    """Sets ``response.cost`` (and the last stream chunk's) and enforces budgets: the
+    client's ``budget``, and a per-call one (``request.metadata.budget``, set by the
+    access layer from the caller's API key); a call must fit in both."""
 
     def __init__(
         self,
@@ -43,16 +45,25 @@ class CostLayer:
     ) -> None:
         self.inner = inner
         self.name = inner.name
-        self.budget = budget
+        self.budget = budget if budget is not None and _active(budget) else None
         self.emit = emit
         self.costs = DeploymentCosts(deployments, table or prices)
-        active = budget is not None and (budget.hard is not None or budget.soft is not None)
-        self.store = make_store(budget) if budget is not None and active else None
+        self._stores: dict[str | None, SpendStore] = {}
+        self.store = self._store(self.budget) if self.budget is not None else None
 
-    async def _reserve(self, request: ChatRequest, call: CallCost) -> Reservation | None:
-        budget, store = self.budget, self.store
-        if budget is None or store is None:
-            return None
+    def _store(self, budget: Budget) -> SpendStore:
+        """One spend store per Redis URL (None: in memory), shared by every budget on it."""
+        store = self._stores.get(budget.redis_url)
+        if store is None:
+            store = self._stores[budget.redis_url] = make_store(budget)
+        return store
+
+    def _budgets(self, request: ChatRequest) -> list[Budget]:
+        extra = request.metadata.budget
+        return [b for b in (self.budget, extra if extra is not None and _active(extra) else None) if b is not None]
+
+    async def _reserve(self, request: ChatRequest, call: CallCost, budget: Budget) -> Reservation:
+        store = self._store(budget)
         key = f"{scope(budget, request)}@{window_id(budget.window)}"
         worst = self.costs.worst_case(request, call)
         if worst is None:
@@ -77,49 +88,52 @@ class CostLayer:
             )
         return decision.reservation
 
-    async def _settle(self, reservation: Reservation | None, actual: float | None) -> None:
-        budget, store = self.budget, self.store
-        if reservation is None or budget is None or store is None:
-            return
-        spent = await store.settle(reservation, actual or 0.0, window_ttl(budget.window))
-        if budget.soft is None or spent < budget.soft:
-            return
-        if not await store.first_alert(reservation.key, "soft", window_ttl(budget.window)):
-            return
-        log.warning("llmprod: budget %s passed its soft limit: $%.6f of $%.6f", reservation.key, spent, budget.soft)
-        self.emit(BudgetAlert(budget=reservation.key, kind="soft", spent=spent, limit=budget.soft))
-        if budget.on_soft is not None:
-            try:
-                budget.on_soft(reservation.key, spent, budget.soft)
-            except Exception as exc:  # a user callback must not fail the call
-                log.warning("llmprod: on_soft callback failed: %s", type(exc).__name__)
+    async def _settle(self, held: Held, actual: float | None) -> None:
+        for budget, reservation in held:
+            store = self._store(budget)
+            spent = await store.settle(reservation, actual or 0.0, window_ttl(budget.window))
+            if budget.soft is None or spent < budget.soft:
+                continue
+            if not await store.first_alert(reservation.key, "soft", window_ttl(budget.window)):
+                continue
+            log.warning("llmprod: budget %s passed its soft limit: $%.6f of $%.6f", reservation.key, spent, budget.soft)
+            self.emit(BudgetAlert(budget=reservation.key, kind="soft", spent=spent, limit=budget.soft))
+            if budget.on_soft is not None:
+                try:
+                    budget.on_soft(reservation.key, spent, budget.soft)
+                except Exception as exc:  # a user callback must not fail the call
+                    log.warning("llmprod: on_soft callback failed: %s", type(exc).__name__)
 
-    async def _release(self, reservation: Reservation | None) -> None:
-        if reservation is not None and self.store is not None:
-            await self.store.release(reservation)
+    async def _release(self, held: Held) -> None:
+        for budget, reservation in held:
+            await self._store(budget).release(reservation)
 
-    async def _begin(self, request: ChatRequest) -> tuple[CallCost, Reservation | None]:
+    async def _begin(self, request: ChatRequest) -> tuple[CallCost, Held]:
         call = self.costs.start(request)
+        held: Held = []
         try:
-            return call, await self._reserve(request, call)
+            for budget in self._budgets(request):
+                held.append((budget, await self._reserve(request, call, budget)))
         except BaseException:
             self.costs.finish(call)
+            await self._release(held)
             raise
+        return call, held
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        call, reservation = await self._begin(request)
+        call, held = await self._begin(request)
         try:
             response = await self.inner.complete(request)
         except BaseException:
             self.costs.finish(call)
-            await self._release(reservation)
+            await self._release(held)
             raise
         response = self.costs.settle(request, response, call)
-        await self._settle(reservation, response.cost)
+        await self._settle(held, response.cost)
         return response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        call, reservation = await self._begin(request)
+        call, held = await self._begin(request)
         sent: list[str] = []
         settled = False
         stream = self.inner.stream(request)
@@ -128,17 +142,17 @@ class CostLayer:
                 if chunk.response is not None and not settled:
                     response = self.costs.settle(request, chunk.response, call)
                     settled = True
-                    await self._settle(reservation, response.cost)
+                    await self._settle(held, response.cost)
                     chunk = replace(chunk, response=response, usage=response.usage)
                 else:
                     sent.append(chunk.text)
                 yield chunk
         finally:
             if not settled and sent:  # broken or abandoned mid-way: bill what was generated
-                await self._settle(reservation, self.costs.partial(request, call, "".join(sent)))
+                await self._settle(held, self.costs.partial(request, call, "".join(sent)))
             elif not settled:
                 self.costs.finish(call)
-                await self._release(reservation)
+                await self._release(held)
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -147,5 +161,12 @@ class CostLayer:
         try:
             await self.inner.aclose()
         finally:
-            if self.store is not None:
-                await self.store.aclose()
+            for store in self._stores.values():
+                await store.aclose()
+
+
+Held = list[tuple[Budget, Reservation]]
+
+
+def _active(budget: Budget) -> bool:
+    return budget.hard is not None or budget.soft is not None

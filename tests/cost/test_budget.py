@@ -156,3 +156,28 @@ async def test_cache_hits_are_never_charged_nor_refused() -> None:
     assert report.total.cost == pytest.approx(ACTUAL)  # only the miss was charged
     assert report.total.cache_hits == 3
     assert report.total.saved == pytest.approx(3 * (first.cost or 0))
+
+
+async def test_an_api_keys_own_budget_counts_that_keys_calls_on_top_of_the_clients() -> None:
+    from tests.fixtures_secrets import TENANT_KEY_A, TENANT_KEY_B
+
+    policy = llmprod.AccessPolicy(
+        [
+            # Room for exactly 2 worst cases (2 x 0.028 = 0.056 <= 0.06 < 3 x 0.028).
+            llmprod.ApiKey.create(TENANT_KEY_A, name="team-a", budget=llmprod.Budget(hard=0.06)),
+            llmprod.ApiKey.create(TENANT_KEY_B, name="team-b"),
+        ]
+    )
+    backend = sim(latency=llmprod.Latency(median=0.2, p99=0.2))  # all reserve before any settles
+    async with client(backend, llmprod.Budget(hard=0.2), access=policy) as c:
+        a = await _outcomes(c, 5, api_key=TENANT_KEY_A)
+        b = await _outcomes(c, 5, api_key=TENANT_KEY_B)
+    assert [type(o) for o in a].count(llmprod.ChatResponse) == 2  # team-a's own budget
+    assert all(
+        isinstance(o, llmprod.BudgetExceededError) and "llmprod.api_key=team-a" in o.budget
+        for o in a
+        if not isinstance(o, llmprod.ChatResponse)
+    )
+    # team-b has no budget of its own: only the client's $0.2 bounds it, with team-a's spend counted.
+    assert [type(o) for o in b].count(llmprod.ChatResponse) == int((0.2 - 2 * ACTUAL) // WORST)
+    assert backend.calls == 2 + 5
