@@ -181,7 +181,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'llmprod' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
-    if isinstance(value, type) and value.__module__.startswith("llmprod._"):
+    if isinstance(value, type) and issubclass(value, BaseException) and value.__module__.startswith("llmprod._"):
+        # Tracebacks then say llmprod.RateLimitedError. Only errors: a class's __module__
+        # is where typing.get_type_hints (and pydantic) resolve its annotations.
         value.__module__ = "llmprod"
     globals()[name] = value
     return value

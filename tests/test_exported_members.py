@@ -14,9 +14,16 @@ def test_all_is_sorted_and_resolves() -> None:
         assert getattr(llmprod, name) is not None, name
 
 
-def test_public_classes_report_the_package_as_their_module() -> None:
-    assert llmprod.Client.__module__ == "llmprod"
+def test_errors_report_the_package_as_their_module() -> None:
     assert llmprod.InvalidRequestError.__module__ == "llmprod"
+    assert llmprod.RateLimitedError.__module__ == "llmprod"
+
+
+def test_public_data_and_config_classes_have_resolvable_type_hints() -> None:
+    import typing
+
+    for cls in (llmprod.ChatResponse, llmprod.ChatRequest, llmprod.RequestMetadata, llmprod.Usage, llmprod.PII):
+        assert typing.get_type_hints(cls), cls
 
 
 def test_import_pulls_in_no_heavy_or_optional_dependency() -> None:

@@ -125,7 +125,7 @@ class OutputGuardLayer:
             await aclose_stream(stream)
 
     async def _replacement(self, request: ChatRequest, flag: str, sent: bool) -> AsyncIterator[ChatChunk]:
-        stub = ChatResponse(
+        blank = ChatResponse(
             id=new_id("guard"),
             text="",
             finish_reason="content_filter",
@@ -133,7 +133,7 @@ class OutputGuardLayer:
             model=request.model or "",
             deployment=self.name,
         )
-        response = self._replaced(stub, flag)
+        response = self._replaced(blank, flag)
         if not sent:  # nothing reached the caller yet: the replacement is the whole answer
             yield ChatChunk(text=response.text)
         yield ChatChunk(finish_reason="content_filter", usage=response.usage, response=response)
