@@ -86,6 +86,8 @@ MATRIX: dict[str, tuple[Fault, tuple[object, int], tuple[object, int]]] = {
     "slow drip": (Fault.slow(0.05, chunk_delay=0.02), (OK, 1), (OK, 1)),
     # the drip starts before the first frame: an idle stream before its first chunk is retried
     "drip past the idle timeout": (Fault.slow(chunk_delay=1.5), (OK, 1), (OK, 2)),
+    # idle for longer than stream_idle after chunks reached the caller: no retry, interrupted
+    "stall after the first chunk": (Fault.stall(after=3, seconds=1.5), (OK, 1), (StreamInterruptedError, 1)),
     "400": (Fault.error(400, "bad"), (BadRequestError, 1), (BadRequestError, 1)),
     "401": (Fault.error(401), (AuthenticationError, 1), (AuthenticationError, 1)),
     "403": (Fault.error(403), (AuthenticationError, 1), (AuthenticationError, 1)),

@@ -25,7 +25,8 @@ class Fault:
     - ``headers``: extra response headers (``Retry-After``, ``retry-after-ms``,
       ``Set-Cookie``, ...), on an error or on a plain (non-streamed) answer.
     - ``delay``: seconds before the response starts; ``chunk_delay``: seconds
-      between stream frames (a slow drip); ``hang``: never answer.
+      between stream frames (a slow drip; with ``after`` alone, the drip starts after that
+      many frames); ``hang``: never answer.
     - ``drop``: end the response early after ``after`` stream frames (or body bytes
       of a JSON answer; None: before any byte). ``"reset"`` sends a TCP RST,
       ``"close"`` closes the connection mid-body, ``"end"`` ends the body cleanly.
@@ -131,6 +132,11 @@ class Fault:
     def slow(cls, delay: float = 0.0, *, chunk_delay: float = 0.0) -> Fault:
         """A slow answer: ``delay`` before it starts, ``chunk_delay`` between frames."""
         return cls(delay=delay, chunk_delay=chunk_delay)
+
+    @classmethod
+    def stall(cls, after: int, seconds: float) -> Fault:
+        """A stream that sends ``after`` frames at once, then ``seconds`` between the others."""
+        return cls(after=after, chunk_delay=seconds)
 
     @classmethod
     def hanging(cls) -> Fault:

@@ -350,7 +350,13 @@ class FaultServer:
         writer.write(_head(200, "text/event-stream", [("cache-control", "no-cache"), *framing], close=not chunked))
         encode = _chunk if chunked else bytes
         if fault.chunk_delay:
-            for frame in frames:
+            # A drip with ``after`` (and no other fault) sends that many frames at once first.
+            plain = fault.stream_error is None and not fault.malformed and fault.drop is None
+            start = fault.after if plain and fault.after is not None else 0
+            if start:
+                writer.write(b"".join(encode(f) for f in frames[:start]))
+                await writer.drain()
+            for frame in frames[start:]:
                 await asyncio.sleep(fault.chunk_delay)
                 writer.write(encode(frame))
                 await writer.drain()
