@@ -123,6 +123,10 @@ class AsyncClient:
         self._slo_targets = router.slo_targets if router is not None else SLO_TARGETS
         self._root = build_stack(self.deployments, self.config, self._emit)
         self._closed = False
+        # What a call that names no model asks for: the first deployment's own model
+        # (reported on CallFinished, so a failed call is still labelled with a model).
+        model = getattr(self.deployments[0].replicas[0], "model", None)
+        self._model: str | None = model if isinstance(model, str) else None
 
     def __repr__(self) -> str:
         names = ", ".join(d.label for d in self.deployments)
@@ -182,13 +186,13 @@ class AsyncClient:
             route_reason=trace.route_reason or response.route_reason,
             flagged=tuple(trace.flags) or response.flagged,
         )
-        self._emit(_finished(request, stream, now - trace.started, response=response, ttft=ttft))
+        self._emit(_finished(request, stream, now - trace.started, self._model, response=response, ttft=ttft))
         return response
 
     def _failed(self, request: ChatRequest, exc: BaseException, *, stream: bool) -> None:
         trace = request.trace
         assert trace is not None
-        self._emit(_finished(request, stream, time.monotonic() - trace.started, error=type(exc).__name__))
+        self._emit(_finished(request, stream, time.monotonic() - trace.started, self._model, error=type(exc).__name__))
 
     async def _last_resort(self, request: ChatRequest, exc: Exception) -> ChatResponse:
         if self._fallback is None or not _backends_failed(exc):
@@ -444,6 +448,7 @@ def _finished(
     request: ChatRequest,
     stream: bool,
     latency: float,
+    default_model: str | None,
     *,
     response: ChatResponse | None = None,
     error: str | None = None,
@@ -456,7 +461,7 @@ def _finished(
         latency=latency,
         response=response,
         error=error,
-        model=request.model,
+        model=request.model or default_model,
         tenant=request.metadata.tenant,
         tags=request.metadata.tags,
         slo=request.metadata.slo,

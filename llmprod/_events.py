@@ -28,7 +28,11 @@ class CallStarted:
 
 @dataclass(frozen=True, slots=True)
 class CallFinished:
-    """A call ended: ``response`` on success, ``error`` (its type name) on failure."""
+    """A call ended: ``response`` on success, ``error`` (its type name) on failure.
+
+    ``model`` is the model the call asked for: its ``model=``, else the first
+    deployment's own model.
+    """
 
     call_id: str
     stream: bool

@@ -52,9 +52,10 @@ async def test_scrape_metrics_endpoint() -> None:
 
     ok = {"model": "sim-p", "deployment": "sim-p"}
     assert value(families, "llmprod_requests_total", **ok, outcome="ok") == 4
-    # A failed call has no answering deployment; its model is the one asked for ("" for the default).
-    assert value(families, "llmprod_requests_total", model="", deployment="", outcome="error") == 1
-    assert value(families, "llmprod_request_errors_total", model="", error_type="AuthenticationError") == 1
+    # A failed call has no answering deployment; its model is the one asked for (by default, the
+    # first deployment's own).
+    assert value(families, "llmprod_requests_total", model="bad-m", deployment="", outcome="error") == 1
+    assert value(families, "llmprod_request_errors_total", model="bad-m", error_type="AuthenticationError") == 1
     assert value(families, "llmprod_request_duration_seconds_count", **ok, outcome="ok") == 4
     assert value(families, "llmprod_request_duration_seconds_bucket", **ok, outcome="ok", le="+Inf") == 4
     assert value(families, "llmprod_time_to_first_token_seconds_count", **ok) == 1
