@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._access import AccessPolicy
 from ._config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
@@ -37,6 +37,11 @@ from ._shared_state import check_redis_url, with_redis
 from ._stack import StackConfig, build_stack
 from ._stats import Stats, StatsHook
 from ._types import Backend, Hook
+
+if TYPE_CHECKING:
+    from .layers.cache import CacheLayer
+
+T = TypeVar("T")
 
 FallbackFunction = Callable[[ChatRequest, BaseException], "ChatResponse | str | Awaitable[ChatResponse | str]"]
 
@@ -122,6 +127,11 @@ class AsyncClient:
         self._fallback = fallback
         self._slo_targets = router.slo_targets if router is not None else SLO_TARGETS
         self._root = build_stack(self.deployments, self.config, self._emit)
+        self._cache: CacheLayer | None = None
+        if self.config.cache is not None:
+            from .layers.cache import CacheLayer
+
+            self._cache = _find_layer(self._root, CacheLayer)
         self._closed = False
         # What a call that names no model asks for: the first deployment's own model
         # (reported on CallFinished, so a failed call is still labelled with a model).
@@ -335,8 +345,12 @@ class AsyncClient:
     def stats(self) -> Stats:
         """p50/p95/p99 latency and TTFT, requests and tokens per second, error rate,
         cache hit rate and $ per 1K requests, overall and by model and deployment,
-        over the last ``Telemetry.stats_window`` seconds."""
-        return self._stats.stats()
+        over the last ``Telemetry.stats_window`` seconds; and what the cache holds."""
+        stats = self._stats.stats()
+        usage = self._cache.usage() if self._cache is not None else None
+        if usage is not None:
+            stats = replace(stats, cache_entries=usage[0], cache_bytes=usage[1])
+        return stats
 
     def costs(self) -> CostReport:
         """The spend ledger: cost, tokens, $ per 1K requests and $ per 1M tokens, and
@@ -418,6 +432,16 @@ def _progress_reporter(progress: bool | Callable[[int, int], None], total: int) 
         return _TqdmProgress(total)
     except ImportError:
         return _TextProgress(total)
+
+
+def _find_layer(root: Backend, kind: type[T]) -> T | None:
+    """The first layer of ``kind`` down the stack (each layer keeps the next in ``inner``)."""
+    node: object = root
+    while node is not None:
+        if isinstance(node, kind):
+            return node
+        node = getattr(node, "inner", None)
+    return None
 
 
 def _shut_down(runner: LoopThread, client: AsyncClient) -> None:

@@ -118,6 +118,8 @@ class Stats:
     slo: Mapping[str, SLOAttainment] = field(default_factory=dict)
     counts: Mapping[str, int] = field(default_factory=dict)
     feedback_score: float | None = None
+    cache_entries: int | None = None  # what the in-memory cache holds now (None: no cache, or Redis)
+    cache_bytes: int | None = None
 
     @property
     def latency(self) -> Percentiles:

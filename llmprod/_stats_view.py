@@ -45,6 +45,8 @@ def stats_text(stats: Stats) -> str:
         lines.append(f"  events: {counted}")
     if stats.feedback_score is not None:
         lines.append(f"  mean feedback score: {stats.feedback_score:.3g}")
+    if stats.cache_entries is not None:
+        lines.append(f"  cache holds {stats.cache_entries} entries, {(stats.cache_bytes or 0) / 1024:.1f} KiB")
     return "\n".join(lines)
 
 
@@ -86,4 +88,6 @@ def stats_html(stats: Stats) -> str:
     counted = ", ".join(f"{html.escape(k.replace('_', ' '))} {v}" for k, v in stats.counts.items() if v)
     if counted:
         parts.append(f"<p>Events: {counted}</p>")
+    if stats.cache_entries is not None:
+        parts.append(f"<p>Cache holds {stats.cache_entries} entries, {(stats.cache_bytes or 0) / 1024:.1f} KiB</p>")
     return "".join(parts) + "</div>"

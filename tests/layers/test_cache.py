@@ -568,3 +568,14 @@ async def test_an_answer_the_output_guard_flags_is_not_cached() -> None:
         second = await c.chat("tell me")
     assert first.flagged and second.flagged and not second.cached
     assert len(backend.requests) == 2
+
+
+async def test_client_stats_report_what_the_cache_holds() -> None:
+    backend = FakeBackend(lambda r: answer())
+    async with client(backend) as c:
+        for prompt in ("a", "b", "a", "c"):
+            await c.chat(prompt)
+        stats = c.stats()
+    assert stats.cache_entries == 3
+    assert stats.cache_bytes is not None and stats.cache_bytes > 0
+    assert "cache holds 3 entries" in repr(stats)
