@@ -15,7 +15,7 @@ from .._events import GuardTriggered
 from .._exceptions import AccessDeniedError
 from .._models import ChatChunk, ChatRequest, ChatResponse
 from .._types import Backend, Emit
-from .output_guard import aclose_stream
+from ._streams import aclose_stream
 from .ratelimit import RateLimitLayer
 
 KEY_TAG = "llmprod.api_key"

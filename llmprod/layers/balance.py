@@ -28,6 +28,7 @@ from .._events import HedgeSent
 from .._exceptions import CircuitOpenError
 from .._models import AttemptRecord, CallTrace, ChatChunk, ChatRequest, ChatResponse
 from .._types import Backend, Emit
+from ._streams import aclose_stream
 
 T = TypeVar("T")
 EWMA_ALPHA = 0.3
@@ -177,7 +178,7 @@ class BalanceLayer:
             first = None
         except BaseException as exc:
             replica.inflight -= 1
-            await _close(stream)
+            await aclose_stream(stream)
             if isinstance(exc, Exception) and not isinstance(exc, CircuitOpenError):
                 self._observe(replica, started, failed=True)
             raise
@@ -202,7 +203,7 @@ class BalanceLayer:
                     yield chunk
         finally:
             replica.inflight -= 1
-            await _close(stream)
+            await aclose_stream(stream)
 
     def _hedge_delay(self, request: ChatRequest) -> float | None:
         """Seconds to wait before hedging, or None for no hedge on this call."""
@@ -275,10 +276,4 @@ async def _no_cleanup(response: ChatResponse) -> None:
 async def _release(opened: Opened) -> None:
     _, stream, replica = opened
     replica.inflight -= 1
-    await _close(stream)
-
-
-async def _close(stream: AsyncIterator[ChatChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    await aclose_stream(stream)

@@ -50,6 +50,7 @@ from .._models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse
 from .._redis import errors as redis_errors
 from .._redis import sync_client
 from .._types import Backend, Emit
+from ._streams import aclose_stream
 
 T = TypeVar("T")
 log = logging.getLogger("llmprod")
@@ -273,7 +274,7 @@ class BreakerLayer:
             async for chunk in stream:
                 yield chunk
         except BaseException as exc:
-            await _close(stream)
+            await aclose_stream(stream)
             await self._leave(guard, probe, exc)
             raise
         await self._leave(guard, probe, None)
@@ -307,9 +308,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-async def _close(stream: AsyncIterator[ChatChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()

@@ -27,6 +27,7 @@ from .._events import CacheLookup, CacheOutcome
 from .._models import ChatChunk, ChatRequest, ChatResponse
 from .._types import Backend, Emit
 from ._cache_entry import CacheStoreError, Entry, cache_key, is_deterministic, is_storable, new_entry, serves_stale
+from ._streams import aclose_stream
 
 log = logging.getLogger("llmprod.cache")
 Clock = Callable[[], float]
@@ -225,7 +226,7 @@ class CacheLayer:
                 async for chunk in passthrough:
                     yield chunk
             finally:
-                await _close(passthrough)
+                await aclose_stream(passthrough)
             return
         entry, looked_up = await self._lookup(request, key)
         if entry is not None and self.clock() < entry.fresh_until:
@@ -250,7 +251,7 @@ class CacheLayer:
                     raise
                 answer = self._served(request, stale.response, "stale")
             finally:
-                await _close(live)
+                await aclose_stream(live)
         for chunk in _replay(answer):
             yield chunk
 
@@ -269,9 +270,3 @@ def _replay(response: ChatResponse) -> Iterator[ChatChunk]:
         deltas = tuple({"index": i, **call} for i, call in enumerate(response.tool_calls or ())) or None
         yield ChatChunk(text=response.text, tool_calls=deltas)
     yield ChatChunk(finish_reason=response.finish_reason, usage=response.usage, response=response)
-
-
-async def _close(stream: AsyncIterator[ChatChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()

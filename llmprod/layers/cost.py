@@ -25,6 +25,7 @@ from .._exceptions import BudgetExceededError
 from .._models import ChatChunk, ChatRequest, ChatResponse
 from .._pricing import PriceTable, prices
 from .._types import Backend, Emit
+from ._streams import aclose_stream
 
 log = logging.getLogger("llmprod")
 
@@ -153,9 +154,7 @@ class CostLayer:
             elif not settled:
                 self.costs.finish(call)
                 await self._release(held)
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_stream(stream)
 
     async def aclose(self) -> None:
         try:

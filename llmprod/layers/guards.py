@@ -24,7 +24,8 @@ from .._injection import score_injection
 from .._models import ChatChunk, ChatRequest, ChatResponse
 from .._types import Backend, Emit
 from ._estimate import context_window, prompt_tokens
-from .output_guard import OutputGuardLayer, aclose_stream, checks_output
+from ._streams import aclose_stream
+from .output_guard import OutputGuardLayer, checks_output
 
 _SCORED_ROLES = frozenset({"user", "tool"})
 

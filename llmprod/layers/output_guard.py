@@ -29,6 +29,7 @@ from .._events import GuardTriggered
 from .._exceptions import OutputRejectedError
 from .._models import ChatChunk, ChatRequest, ChatResponse, Usage, new_id
 from .._types import Backend, Emit
+from ._streams import aclose_stream
 
 
 def checks_output(config: Guards) -> bool:
@@ -41,12 +42,6 @@ def compile_blocklist(terms: Sequence[str]) -> re.Pattern[str] | None:
     if not words:
         return None
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
-
-
-async def aclose_stream(stream: AsyncIterator[ChatChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
 
 
 class OutputGuardLayer:

@@ -20,6 +20,7 @@ from .._events import PIIRedacted
 from .._models import ChatChunk, ChatRequest, ChatResponse, Message
 from .._types import Backend, Emit
 from ..pii import Redactor, StreamRedactor, StreamRestorer
+from ._streams import aclose_stream
 
 
 class PIILayer:
@@ -104,9 +105,7 @@ class PIILayer:
             if tail:  # the stream ended without a final chunk: what was held back goes out now
                 yield ChatChunk(text=tail)
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_stream(stream)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -27,7 +27,7 @@ from .._types import Backend, Emit
 from ._buckets import Limit, MemoryBuckets
 from ._buckets_redis import RedisBuckets
 from ._estimate import prompt_tokens
-from .output_guard import aclose_stream
+from ._streams import aclose_stream
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -22,6 +22,7 @@ from .._events import RetryScheduled
 from .._exceptions import CircuitOpenError, is_retryable
 from .._models import ChatChunk, ChatRequest, ChatResponse
 from .._types import Backend, Emit
+from ._streams import aclose_stream
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -147,7 +148,7 @@ class RetryLayer:
         except StopAsyncIteration:
             return None, stream
         except BaseException:
-            await _close(stream)
+            await aclose_stream(stream)
             raise
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
@@ -170,13 +171,7 @@ class RetryLayer:
             async for chunk in stream:
                 yield chunk
         finally:
-            await _close(stream)
+            await aclose_stream(stream)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-async def _close(stream: AsyncIterator[ChatChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()

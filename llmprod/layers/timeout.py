@@ -19,6 +19,7 @@ from .._events import AttemptFinished
 from .._exceptions import CircuitOpenError, DeadlineExceededError, LLMProdError, ProviderTimeoutError
 from .._models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse, Outcome
 from .._types import Backend, Emit
+from ._streams import aclose_stream
 
 
 def _outcome(exc: BaseException | None) -> Outcome:
@@ -109,15 +110,9 @@ class AttemptLayer:
             self._record(request, started, exc)
             raise
         finally:
-            await _close(stream)
+            await aclose_stream(stream)
         if not recorded:
             self._record(request, started, None)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-async def _close(stream: AsyncIterator[ChatChunk]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()
