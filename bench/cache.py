@@ -36,7 +36,7 @@ from typing import Any
 
 import llmprod
 from llmprod import CacheLookup, ChatResponse, Usage
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.layers.cache import CacheLayer
 from llmprod.testing import FakeBackend
 

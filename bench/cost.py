@@ -28,9 +28,9 @@ from typing import Any
 
 import llmprod
 from llmprod import ChatResponse, Usage
-from llmprod._gpu_cost import GpuMeter
-from llmprod._request import build_request
-from llmprod._tokens import count_text, encodings
+from llmprod._core.request import build_request
+from llmprod.cost._gpu import GpuMeter
+from llmprod.cost._tokens import count_text, encodings
 from llmprod.layers.cost import CostLayer
 
 N = 3_000

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import llmprod
-from llmprod._injection import score_injection
+from llmprod._safety.injection import score_injection
 from llmprod.testing import FakeBackend
 
 _SENTENCES = [

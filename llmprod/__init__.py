@@ -12,28 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._access import AccessPolicy, ApiKey
-    from ._client import AsyncClient, Client
-    from ._config import PII, Breaker, Budget, Cache, Guards, Hedge, RateLimit, Retry, Telemetry, Timeout
-    from ._cost_report import CostReport
-    from ._deployment import Deployment
-    from ._events import (
-        AttemptFinished,
-        BreakerStateChanged,
-        BudgetAlert,
-        CacheLookup,
-        CallFinished,
-        CallStarted,
-        Event,
-        FallbackUsed,
-        Feedback,
-        GuardTriggered,
-        HedgeSent,
-        PIIRedacted,
-        RateLimitHit,
-        RetryScheduled,
-    )
-    from ._exceptions import (
+    from ._client.client import AsyncClient, Client
+    from ._core.backend import Backend, Hook
+    from ._core.config import PII, Breaker, Budget, Cache, Guards, Hedge, RateLimit, Retry, Telemetry, Timeout
+    from ._core.deployment import Deployment
+    from ._core.errors import (
         AccessDeniedError,
         AllBackendsFailedError,
         AuthenticationError,
@@ -59,9 +42,23 @@ if TYPE_CHECKING:
         ServerError,
         StreamInterruptedError,
     )
-    from ._gpu_cost import gpu_cost_per_million_tokens
-    from ._ledger import Ledger, RedisLedger
-    from ._models import (
+    from ._core.events import (
+        AttemptFinished,
+        BreakerStateChanged,
+        BudgetAlert,
+        CacheLookup,
+        CallFinished,
+        CallStarted,
+        Event,
+        FallbackUsed,
+        Feedback,
+        GuardTriggered,
+        HedgeSent,
+        PIIRedacted,
+        RateLimitHit,
+        RetryScheduled,
+    )
+    from ._core.models import (
         AttemptRecord,
         CacheControl,
         ChatChunk,
@@ -71,84 +68,87 @@ if TYPE_CHECKING:
         RequestMetadata,
         Usage,
     )
-    from ._pricing import Price, prices
-    from ._routing import Router
-    from ._types import Backend, Hook
-    from ._wrap import wrap
+    from ._safety.access import AccessPolicy, ApiKey
+    from ._wrap.openai import wrap
     from .backends.anthropic import Anthropic
     from .backends.cohere import Cohere
     from .backends.openai import OpenAICompatible
     from .backends.simulated import Latency, Simulated
     from .backends.transformers import Transformers
     from .backends.vllm import VLLM
+    from .cost._gpu import gpu_cost_per_million_tokens
+    from .cost._ledger import Ledger, RedisLedger
+    from .cost._prices import Price, prices
+    from .cost._report import CostReport
+    from .layers._routing import Router
 
 # Public name -> module that defines it, imported on first access.
 _LAZY = {
-    "AccessPolicy": "llmprod._access",
-    "ApiKey": "llmprod._access",
-    "AsyncClient": "llmprod._client",
-    "Router": "llmprod._routing",
-    "wrap": "llmprod._wrap",
-    "Client": "llmprod._client",
-    "PII": "llmprod._config",
-    "Breaker": "llmprod._config",
-    "Budget": "llmprod._config",
-    "Cache": "llmprod._config",
-    "Guards": "llmprod._config",
-    "Hedge": "llmprod._config",
-    "RateLimit": "llmprod._config",
-    "Retry": "llmprod._config",
-    "Telemetry": "llmprod._config",
-    "Timeout": "llmprod._config",
-    "Deployment": "llmprod._deployment",
-    "AttemptFinished": "llmprod._events",
-    "BreakerStateChanged": "llmprod._events",
-    "BudgetAlert": "llmprod._events",
-    "CacheLookup": "llmprod._events",
-    "CallFinished": "llmprod._events",
-    "CallStarted": "llmprod._events",
-    "Event": "llmprod._events",
-    "FallbackUsed": "llmprod._events",
-    "Feedback": "llmprod._events",
-    "GuardTriggered": "llmprod._events",
-    "HedgeSent": "llmprod._events",
-    "PIIRedacted": "llmprod._events",
-    "RateLimitHit": "llmprod._events",
-    "RetryScheduled": "llmprod._events",
-    "AccessDeniedError": "llmprod._exceptions",
-    "AllBackendsFailedError": "llmprod._exceptions",
-    "AuthenticationError": "llmprod._exceptions",
-    "BadRequestError": "llmprod._exceptions",
-    "BudgetExceededError": "llmprod._exceptions",
-    "CircuitOpenError": "llmprod._exceptions",
-    "ConfigError": "llmprod._exceptions",
-    "ConnectError": "llmprod._exceptions",
-    "ContentPolicyError": "llmprod._exceptions",
-    "ContextWindowExceededError": "llmprod._exceptions",
-    "DeadlineExceededError": "llmprod._exceptions",
-    "InputRejectedError": "llmprod._exceptions",
-    "InvalidRequestError": "llmprod._exceptions",
-    "LLMProdError": "llmprod._exceptions",
-    "MalformedResponseError": "llmprod._exceptions",
-    "MissingDependencyError": "llmprod._exceptions",
-    "NotFoundError": "llmprod._exceptions",
-    "OutputRejectedError": "llmprod._exceptions",
-    "ProviderConnectionError": "llmprod._exceptions",
-    "ProviderError": "llmprod._exceptions",
-    "ProviderTimeoutError": "llmprod._exceptions",
-    "RateLimitedError": "llmprod._exceptions",
-    "ServerError": "llmprod._exceptions",
-    "StreamInterruptedError": "llmprod._exceptions",
-    "AttemptRecord": "llmprod._models",
-    "CacheControl": "llmprod._models",
-    "ChatChunk": "llmprod._models",
-    "ChatRequest": "llmprod._models",
-    "ChatResponse": "llmprod._models",
-    "Message": "llmprod._models",
-    "RequestMetadata": "llmprod._models",
-    "Usage": "llmprod._models",
-    "Backend": "llmprod._types",
-    "Hook": "llmprod._types",
+    "AccessPolicy": "llmprod._safety.access",
+    "ApiKey": "llmprod._safety.access",
+    "AsyncClient": "llmprod._client.client",
+    "Router": "llmprod.layers._routing",
+    "wrap": "llmprod._wrap.openai",
+    "Client": "llmprod._client.client",
+    "PII": "llmprod._core.config",
+    "Breaker": "llmprod._core.config",
+    "Budget": "llmprod._core.config",
+    "Cache": "llmprod._core.config",
+    "Guards": "llmprod._core.config",
+    "Hedge": "llmprod._core.config",
+    "RateLimit": "llmprod._core.config",
+    "Retry": "llmprod._core.config",
+    "Telemetry": "llmprod._core.config",
+    "Timeout": "llmprod._core.config",
+    "Deployment": "llmprod._core.deployment",
+    "AttemptFinished": "llmprod._core.events",
+    "BreakerStateChanged": "llmprod._core.events",
+    "BudgetAlert": "llmprod._core.events",
+    "CacheLookup": "llmprod._core.events",
+    "CallFinished": "llmprod._core.events",
+    "CallStarted": "llmprod._core.events",
+    "Event": "llmprod._core.events",
+    "FallbackUsed": "llmprod._core.events",
+    "Feedback": "llmprod._core.events",
+    "GuardTriggered": "llmprod._core.events",
+    "HedgeSent": "llmprod._core.events",
+    "PIIRedacted": "llmprod._core.events",
+    "RateLimitHit": "llmprod._core.events",
+    "RetryScheduled": "llmprod._core.events",
+    "AccessDeniedError": "llmprod._core.errors",
+    "AllBackendsFailedError": "llmprod._core.errors",
+    "AuthenticationError": "llmprod._core.errors",
+    "BadRequestError": "llmprod._core.errors",
+    "BudgetExceededError": "llmprod._core.errors",
+    "CircuitOpenError": "llmprod._core.errors",
+    "ConfigError": "llmprod._core.errors",
+    "ConnectError": "llmprod._core.errors",
+    "ContentPolicyError": "llmprod._core.errors",
+    "ContextWindowExceededError": "llmprod._core.errors",
+    "DeadlineExceededError": "llmprod._core.errors",
+    "InputRejectedError": "llmprod._core.errors",
+    "InvalidRequestError": "llmprod._core.errors",
+    "LLMProdError": "llmprod._core.errors",
+    "MalformedResponseError": "llmprod._core.errors",
+    "MissingDependencyError": "llmprod._core.errors",
+    "NotFoundError": "llmprod._core.errors",
+    "OutputRejectedError": "llmprod._core.errors",
+    "ProviderConnectionError": "llmprod._core.errors",
+    "ProviderError": "llmprod._core.errors",
+    "ProviderTimeoutError": "llmprod._core.errors",
+    "RateLimitedError": "llmprod._core.errors",
+    "ServerError": "llmprod._core.errors",
+    "StreamInterruptedError": "llmprod._core.errors",
+    "AttemptRecord": "llmprod._core.models",
+    "CacheControl": "llmprod._core.models",
+    "ChatChunk": "llmprod._core.models",
+    "ChatRequest": "llmprod._core.models",
+    "ChatResponse": "llmprod._core.models",
+    "Message": "llmprod._core.models",
+    "RequestMetadata": "llmprod._core.models",
+    "Usage": "llmprod._core.models",
+    "Backend": "llmprod._core.backend",
+    "Hook": "llmprod._core.backend",
     "OpenAICompatible": "llmprod.backends.openai",
     "Anthropic": "llmprod.backends.anthropic",
     "Cohere": "llmprod.backends.cohere",
@@ -156,12 +156,12 @@ _LAZY = {
     "Transformers": "llmprod.backends.transformers",
     "Simulated": "llmprod.backends.simulated",
     "Latency": "llmprod.backends.simulated",
-    "CostReport": "llmprod._cost_report",
-    "Ledger": "llmprod._ledger",
-    "RedisLedger": "llmprod._ledger",
-    "Price": "llmprod._pricing",
-    "prices": "llmprod._pricing",
-    "gpu_cost_per_million_tokens": "llmprod._gpu_cost",
+    "CostReport": "llmprod.cost._report",
+    "Ledger": "llmprod.cost._ledger",
+    "RedisLedger": "llmprod.cost._ledger",
+    "Price": "llmprod.cost._prices",
+    "prices": "llmprod.cost._prices",
+    "gpu_cost_per_million_tokens": "llmprod.cost._gpu",
 }
 
 

@@ -29,8 +29,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._client import AsyncClient
-from ._exceptions import (
+from ._client.client import AsyncClient
+from ._core.errors import (
     AccessDeniedError,
     BudgetExceededError,
     CircuitOpenError,
@@ -43,8 +43,8 @@ from ._exceptions import (
     ProviderError,
     RateLimitedError,
 )
-from ._models import ChatChunk, ChatResponse, new_id
-from ._wrap import _arguments, _completion_dict, _finish, _usage_dict
+from ._core.models import ChatChunk, ChatResponse, new_id
+from ._wrap.openai import _arguments, _completion_dict, _finish, _usage_dict
 
 ClientSource = Mapping[str, Any] | str | Path | Callable[[], AsyncClient] | None
 """A config dict, a config file (read where the app is built), a function that builds
@@ -63,7 +63,7 @@ def _portable(source: ClientSource) -> Mapping[str, Any] | Callable[[], AsyncCli
     """A file becomes its (unexpanded) contents: replicas may run on hosts without it, and
     ``${VAR}`` is filled from each replica's own environment, so no secret is shipped."""
     if isinstance(source, str | Path):
-        from ._config_file import _read
+        from ._client.config_file import _read
 
         return dict(_read(source))
     return source

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from llmprod._models import ChatRequest, ChatResponse, Message
+from llmprod._core.models import ChatRequest, ChatResponse, Message
 
 
 class Checks:

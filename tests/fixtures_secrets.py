@@ -99,7 +99,7 @@ _UNDO: list[Callable[[], None]] = []
 
 
 def _watch_errors(collector: SecretCollector) -> None:
-    from llmprod._exceptions import LLMProdError
+    from llmprod._core.errors import LLMProdError
 
     init, render = LLMProdError.__init__, LLMProdError.__str__
 

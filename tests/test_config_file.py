@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod._config_file import describe_config, load_config
+from llmprod._client.config_file import describe_config, load_config
 
 GOOD = """
 deployments = [

@@ -21,7 +21,7 @@ import pytest
 
 import llmprod
 from llmprod import ray_serve
-from llmprod._exceptions import BudgetExceededError, CircuitOpenError, InvalidRequestError, RateLimitedError
+from llmprod._core.errors import BudgetExceededError, CircuitOpenError, InvalidRequestError, RateLimitedError
 
 APP = "llmprod-test"
 SCALE_TIMEOUT_S = 45.0

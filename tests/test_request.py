@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 
 
 @pytest.mark.parametrize(

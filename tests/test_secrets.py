@@ -116,6 +116,6 @@ async def test_a_provider_error_that_echoes_the_key_does_not_carry_it(fault_serv
     ],
 )
 def test_scrub_secrets(text: str, expected: str | None) -> None:
-    from llmprod._secrets import scrub_secrets
+    from llmprod._safety.secrets import scrub_secrets
 
     assert scrub_secrets(text) == (text if expected is None else expected)

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod._config_file import describe_config, load_config
-from llmprod._events import BreakerStateChanged, Event
-from llmprod._ledger import RedisLedger
-from llmprod._spend_redis import RedisLedgerStore, RedisSpend
+from llmprod._client.config_file import describe_config, load_config
+from llmprod._core.events import BreakerStateChanged, Event
+from llmprod.cost._ledger import RedisLedger
+from llmprod.cost._spend_redis import RedisLedgerStore, RedisSpend
 from llmprod.testing import Fault, FaultServer, refused_url
 
 WORKER = Path(__file__).with_name("shared_state_worker.py")

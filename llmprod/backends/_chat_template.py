@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._exceptions import ContextWindowExceededError
-from .._models import ChatRequest
+from .._core.errors import ContextWindowExceededError
+from .._core.models import ChatRequest
 
 
 def template_messages(request: ChatRequest) -> list[dict[str, Any]]:

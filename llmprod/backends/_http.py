@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import (
+from .._core.errors import (
     AuthenticationError,
     BadRequestError,
     ConnectError,
@@ -35,7 +35,7 @@ from .._exceptions import (
     RateLimitedError,
     ServerError,
 )
-from .._secrets import scrub_secrets
+from .._safety.secrets import scrub_secrets
 
 if TYPE_CHECKING:
     import httpx

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from .._exceptions import MalformedResponseError, ProviderError, RateLimitedError
+from .._core.errors import MalformedResponseError, ProviderError, RateLimitedError
 from ._http import HttpPool, iter_sse, map_http_errors, status_error
 
 # (status, decoded JSON body or None, raw text) -> (message, error type)

@@ -29,7 +29,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._exceptions import (
+from .._core.errors import (
     ConfigError,
     InvalidRequestError,
     MalformedResponseError,
@@ -37,7 +37,7 @@ from .._exceptions import (
     ProviderError,
     RateLimitedError,
 )
-from .._models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
 from ._http import HttpPool, status_error
 from ._json_api import expect_object, open_sse, post_json
 

@@ -28,7 +28,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from .._exceptions import (
+from .._core.errors import (
     AuthenticationError,
     ConfigError,
     InvalidRequestError,
@@ -38,7 +38,7 @@ from .._exceptions import (
     ProviderTimeoutError,
     ServerError,
 )
-from .._models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
 from ._http import HttpPool
 from ._json_api import expect_object, open_sse, post_json
 

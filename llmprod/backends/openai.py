@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .._exceptions import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderError, RateLimitedError
-from .._models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, _plain
+from .._core.errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderError, RateLimitedError
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, _plain
 from ._http import HttpPool, status_error
 from ._json_api import expect_object, open_sse, post_json
 

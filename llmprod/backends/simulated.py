@@ -14,8 +14,8 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from .._exceptions import ProviderConnectionError, ProviderTimeoutError, RateLimitedError, ServerError
-from .._models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
+from .._core.errors import ProviderConnectionError, ProviderTimeoutError, RateLimitedError, ServerError
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
 
 _WORDS = (
     "the request was handled by a simulated model that answers quickly and predictably so that "

@@ -34,14 +34,14 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from .._exceptions import (
+from .._core.errors import (
     ConfigError,
     InvalidRequestError,
     LLMProdError,
     MissingDependencyError,
     ServerError,
 )
-from .._models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
 from ._chat_template import render_prompt
 from ._hf_engine import Engine, EngineStats, Event, Job
 

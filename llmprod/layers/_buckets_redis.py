@@ -16,8 +16,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .._redis import async_client
-from .._redis import errors as redis_errors
+from .._core.redis import async_client
+from .._core.redis import errors as redis_errors
 from ._buckets import Limit, MemoryBuckets, Taken
 
 log = logging.getLogger("llmprod")

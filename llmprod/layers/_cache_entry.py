@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._exceptions import (
+from .._core.errors import (
     AllBackendsFailedError,
     CircuitOpenError,
     DeadlineExceededError,
     MalformedResponseError,
     is_retryable,
 )
-from .._models import ChatRequest, ChatResponse, Usage, _plain
+from .._core.models import ChatRequest, ChatResponse, Usage, _plain
 
 FORMAT_VERSION = 1
 KEY_VERSION = "v1"

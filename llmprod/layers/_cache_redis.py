@@ -14,8 +14,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._redis import async_client
-from .._redis import errors as redis_errors
+from .._core.redis import async_client
+from .._core.redis import errors as redis_errors
 from ._cache_entry import CacheStoreError, Entry, StoreDownError, decode, encode
 
 if TYPE_CHECKING:

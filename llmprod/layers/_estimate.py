@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .._models import ChatRequest
-from .._tokens import TokenCount, count_request
+from .._core.models import ChatRequest
+from ..cost._tokens import TokenCount, count_request
 
 
 def prompt_tokens(request: ChatRequest) -> TokenCount:
@@ -15,6 +15,6 @@ def context_window(model: str | None) -> int | None:
     """The model's context window from the price table, when it knows ``model``."""
     if not model:
         return None
-    from .._pricing import context_window as lookup  # the price table loads on first use
+    from ..cost._prices import context_window as lookup  # the price table loads on first use
 
     return lookup(model)

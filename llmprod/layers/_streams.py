@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from .._models import ChatChunk
+from .._core.models import ChatChunk
 
 
 async def aclose_stream(stream: AsyncIterator[ChatChunk]) -> None:

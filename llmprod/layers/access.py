@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-from .._access import AccessPolicy
-from .._events import GuardTriggered
-from .._exceptions import AccessDeniedError
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.errors import AccessDeniedError
+from .._core.events import GuardTriggered
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from .._safety.access import AccessPolicy
 from ._streams import aclose_stream
 from .ratelimit import RateLimitLayer
 

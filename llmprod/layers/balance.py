@@ -21,13 +21,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from .._config import BalanceStrategy
-from .._deadline import time_left
-from .._deployment import Deployment
-from .._events import HedgeSent
-from .._exceptions import CircuitOpenError
-from .._models import AttemptRecord, CallTrace, ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import BalanceStrategy
+from .._core.deadline import time_left
+from .._core.deployment import Deployment
+from .._core.errors import CircuitOpenError
+from .._core.events import HedgeSent
+from .._core.models import AttemptRecord, CallTrace, ChatChunk, ChatRequest, ChatResponse
 from ._streams import aclose_stream
 
 T = TypeVar("T")

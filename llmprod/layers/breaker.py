@@ -34,9 +34,9 @@ from typing import Any, TypeVar
 
 import pybreaker
 
-from .._config import Breaker
-from .._events import AttemptFinished, BreakerStateChanged
-from .._exceptions import (
+from .._core.backend import Backend, Emit
+from .._core.config import Breaker
+from .._core.errors import (
     AccessDeniedError,
     AuthenticationError,
     BadRequestError,
@@ -46,10 +46,10 @@ from .._exceptions import (
     InvalidRequestError,
     NotFoundError,
 )
-from .._models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse
-from .._redis import errors as redis_errors
-from .._redis import sync_client
-from .._types import Backend, Emit
+from .._core.events import AttemptFinished, BreakerStateChanged
+from .._core.models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse
+from .._core.redis import errors as redis_errors
+from .._core.redis import sync_client
 from ._streams import aclose_stream
 
 T = TypeVar("T")

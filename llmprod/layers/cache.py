@@ -22,10 +22,10 @@ from typing import Protocol
 
 from cachetools import TLRUCache
 
-from .._config import Cache
-from .._events import CacheLookup, CacheOutcome
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import Cache
+from .._core.events import CacheLookup, CacheOutcome
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
 from ._cache_entry import CacheStoreError, Entry, cache_key, is_deterministic, is_storable, new_entry, serves_stale
 from ._streams import aclose_stream
 

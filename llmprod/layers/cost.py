@@ -16,15 +16,15 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
-from .._budget import Reservation, SpendStore, make_store, scope, window_id, window_ttl
-from .._config import Budget
-from .._costing import CallCost, DeploymentCosts
-from .._deployment import Deployment
-from .._events import BudgetAlert
-from .._exceptions import BudgetExceededError
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._pricing import PriceTable, prices
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import Budget
+from .._core.deployment import Deployment
+from .._core.errors import BudgetExceededError
+from .._core.events import BudgetAlert
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from ..cost._budget import Reservation, SpendStore, make_store, scope, window_id, window_ttl
+from ..cost._costing import CallCost, DeploymentCosts
+from ..cost._prices import PriceTable, prices
 from ._streams import aclose_stream
 
 log = logging.getLogger("llmprod")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Literal
 
-from .._events import FallbackUsed
-from .._exceptions import (
+from .._core.backend import Backend, Emit
+from .._core.errors import (
     AllBackendsFailedError,
     CircuitOpenError,
     ContentPolicyError,
@@ -22,8 +22,8 @@ from .._exceptions import (
     StreamInterruptedError,
     is_retryable,
 )
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
+from .._core.events import FallbackUsed
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
 
 Trigger = Literal["retryable", "circuit_open", "context_window", "content_policy"]
 FALLBACK_ON: tuple[Trigger, ...] = ("retryable", "circuit_open", "context_window", "content_policy")

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from .._config import Guards
-from .._events import GuardTriggered
-from .._exceptions import InputRejectedError
-from .._injection import score_injection
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import Guards
+from .._core.errors import InputRejectedError
+from .._core.events import GuardTriggered
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from .._safety.injection import score_injection
 from ._estimate import context_window, prompt_tokens
 from ._streams import aclose_stream
 from .output_guard import OutputGuardLayer, checks_output

@@ -24,11 +24,11 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
-from .._config import Guards
-from .._events import GuardTriggered
-from .._exceptions import OutputRejectedError
-from .._models import ChatChunk, ChatRequest, ChatResponse, Usage, new_id
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import Guards
+from .._core.errors import OutputRejectedError
+from .._core.events import GuardTriggered
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, Usage, new_id
 from ._streams import aclose_stream
 
 

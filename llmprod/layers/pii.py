@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from .._config import PII
-from .._events import PIIRedacted
-from .._models import ChatChunk, ChatRequest, ChatResponse, Message
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import PII
+from .._core.events import PIIRedacted
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message
 from ..pii import Redactor, StreamRedactor, StreamRestorer
 from ._streams import aclose_stream
 

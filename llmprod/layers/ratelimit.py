@@ -18,12 +18,12 @@ import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .._config import RateLimit
-from .._deadline import time_left
-from .._events import RateLimitHit
-from .._exceptions import RateLimitedError
-from .._models import ChatChunk, ChatRequest, ChatResponse, Usage
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import RateLimit
+from .._core.deadline import time_left
+from .._core.errors import RateLimitedError
+from .._core.events import RateLimitHit
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, Usage
 from ._buckets import Limit, MemoryBuckets
 from ._buckets_redis import RedisBuckets
 from ._estimate import prompt_tokens

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState
 
-from .._config import Retry
-from .._deadline import time_left
-from .._events import RetryScheduled
-from .._exceptions import CircuitOpenError, is_retryable
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import Retry
+from .._core.deadline import time_left
+from .._core.errors import CircuitOpenError, is_retryable
+from .._core.events import RetryScheduled
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
 from ._streams import aclose_stream
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Sequence
 
-from .._deployment import Deployment
-from .._events import FallbackUsed
-from .._exceptions import AllBackendsFailedError, InvalidRequestError, StreamInterruptedError
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._routing import Router
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.deployment import Deployment
+from .._core.errors import AllBackendsFailedError, InvalidRequestError, StreamInterruptedError
+from .._core.events import FallbackUsed
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from ._routing import Router
 from .fallback import FALLBACK_ON, triggers
 
 _EWMA = 0.2

@@ -24,11 +24,11 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from .._config import Telemetry
-from .._deployment import Deployment
-from .._models import ChatChunk, ChatRequest, ChatResponse
-from .._types import Backend, Emit
-from ..telemetry import (
+from .._core.backend import Backend, Emit
+from .._core.config import Telemetry
+from .._core.deployment import Deployment
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from ..telemetry._otel import (
     CACHE_READ_TOKENS,
     FINISH_REASONS,
     INPUT_MESSAGES,

@@ -13,12 +13,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
-from .._config import Timeout
-from .._deadline import bounded
-from .._events import AttemptFinished
-from .._exceptions import CircuitOpenError, DeadlineExceededError, LLMProdError, ProviderTimeoutError
-from .._models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse, Outcome
-from .._types import Backend, Emit
+from .._core.backend import Backend, Emit
+from .._core.config import Timeout
+from .._core.deadline import bounded
+from .._core.errors import CircuitOpenError, DeadlineExceededError, LLMProdError, ProviderTimeoutError
+from .._core.events import AttemptFinished
+from .._core.models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse, Outcome
 from ._streams import aclose_stream
 
 

@@ -114,7 +114,7 @@ class Detector:
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        from .._exceptions import ConfigError
+        from .._core.errors import ConfigError
 
         if not _NAME.match(self.name):
             raise ConfigError(f"must be upper case letters, digits and _, got {self.name!r}", path="detector.name")

@@ -45,7 +45,7 @@ class Redactor:
         entities: Iterable[str] | None = None,
         detectors: Sequence[Detector] = (),
     ) -> None:
-        from .._exceptions import ConfigError
+        from .._core.errors import ConfigError
 
         if mode not in ("mask", "pseudonymize"):
             raise ConfigError(f"must be 'mask' or 'pseudonymize', got {mode!r}", path="pii.mode")

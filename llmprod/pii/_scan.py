@@ -37,7 +37,7 @@ class Scanner:
     __slots__ = ("_custom", "_entities", "_numbers", "_rank", "reach")
 
     def __init__(self, entities: Iterable[str] | None = None, detectors: Sequence[Detector] = ()) -> None:
-        from .._exceptions import ConfigError
+        from .._core.errors import ConfigError
 
         chosen = frozenset(ENTITIES if entities is None else entities)
         unknown = chosen - set(ENTITIES) - {d.name for d in detectors}

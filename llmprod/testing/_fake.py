@@ -6,7 +6,7 @@ import inspect
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from .._models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
 
 Answer = ChatResponse | Exception | str
 Handler = Callable[[ChatRequest], "Answer | Awaitable[Answer]"]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .._models import Usage
+from .._core.models import Usage
 from ._fault import Fault
 from ._wire import Reply, Wire, WireError, WireRequest, builtin_wires
 

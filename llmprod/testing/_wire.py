@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .._models import Usage
+from .._core.models import Usage
 
 BUILTIN_WIRES = (
     "llmprod.testing._wire_openai",

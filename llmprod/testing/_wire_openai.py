@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._models import Usage
+from .._core.models import Usage
 from ._wire import Reply, WireError, WireRequest, sse
 
 _DONE = b"data: [DONE]\n\n"

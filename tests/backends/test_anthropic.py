@@ -26,7 +26,7 @@ from llmprod import (
     ServerError,
     Usage,
 )
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.backends.anthropic import Anthropic
 from llmprod.testing import Fault, FaultServer, Reply, WireRequest
 from llmprod.testing._wire_anthropic import WIRE as ANTHROPIC_WIRE

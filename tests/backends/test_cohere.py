@@ -27,7 +27,7 @@ from llmprod import (
     ServerError,
     Usage,
 )
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.backends.cohere import Cohere, parse_usage
 from llmprod.testing import Fault, FaultServer
 from tests.fixtures_secrets import COHERE_TEST_KEY as KEY

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from llmprod import ConnectError, ProviderConnectionError, ProviderTimeoutError, ServerError
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.backends._http import HttpPool
 from llmprod.backends.openai import OpenAICompatible
 from llmprod.testing import Fault, FaultServer, refused_url

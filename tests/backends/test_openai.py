@@ -26,7 +26,7 @@ from llmprod import (
     ServerError,
     Usage,
 )
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.backends.openai import PRESETS, OpenAICompatible, read_error, stream_error
 from llmprod.testing import Fault, FaultServer, refused_url
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 import llmprod
-from llmprod._events import BudgetAlert, Event
+from llmprod._core.events import BudgetAlert, Event
 
 # $1,000 per million tokens = $0.001 a token, so costs are easy to reason about.
 # "hello": we count 8 prompt tokens before sending (3 + role + content + 3); the

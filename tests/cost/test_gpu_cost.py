@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import llmprod
-from llmprod._gpu_cost import GpuMeter, gpu_cost_per_million_tokens
+from llmprod.cost._gpu import GpuMeter, gpu_cost_per_million_tokens
 
 
 class Clock:

@@ -9,8 +9,8 @@ import threading
 import pytest
 
 import llmprod
-from llmprod._events import CacheLookup, CallFinished
-from llmprod._models import ChatResponse, Usage
+from llmprod._core.events import CacheLookup, CallFinished
+from llmprod._core.models import ChatResponse, Usage
 
 
 def finished(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import llmprod
-from llmprod._models import Usage
-from llmprod._pricing import Price, PriceTable, candidates, cost, worst_case
+from llmprod._core.models import Usage
+from llmprod.cost._prices import Price, PriceTable, candidates, cost, worst_case
 
 # (model, usage, expected USD) worked by hand from the rows in llmprod/data/prices.toml
 KNOWN_CALLS = [
@@ -125,7 +125,7 @@ def test_a_new_price_for_a_known_model_keeps_its_limits() -> None:
 
 
 def test_format_prices_for_the_cli() -> None:
-    from llmprod._pricing import format_prices
+    from llmprod.cost._prices import format_prices
 
     everything = format_prices()
     assert "gpt-4o-mini" in everything and "claude-haiku-4-5" in everything and "command-r" in everything

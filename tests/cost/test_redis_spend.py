@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 import llmprod
-from llmprod import _spend_redis
-from llmprod._spend_redis import RedisSpend
+from llmprod.cost import _spend_redis
+from llmprod.cost._spend_redis import RedisSpend
 
 from .test_budget import ACTUAL, WORST, sim
 

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 import tiktoken
 
-from llmprod._models import Message
-from llmprod._tokens import cached_file, count_messages, count_text, encoding_name, encodings
+from llmprod._core.models import Message
+from llmprod.cost._tokens import cached_file, count_messages, count_text, encoding_name, encodings
 
 TEXTS = [
     "",
@@ -93,7 +93,7 @@ _OFFLINE = textwrap.dedent(
             raise OSError("network use is not allowed in this test")
     sys.addaudithook(guard)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    from llmprod._tokens import count_text, count_messages
+    from llmprod.cost._tokens import count_text, count_messages
     started = time.monotonic()
     first = count_text("x" * 40, "gpt-4o")
     second = count_text("y" * 41, "gpt-4o")
@@ -141,8 +141,8 @@ def test_the_default_download_runs_in_the_background_and_never_blocks(tmp_path: 
 def test_a_calls_prompt_is_counted_once_until_its_messages_change() -> None:
     from dataclasses import replace
 
-    from llmprod._models import CallTrace, ChatRequest, Message
-    from llmprod._tokens import count_request
+    from llmprod._core.models import CallTrace, ChatRequest, Message
+    from llmprod.cost._tokens import count_request
 
     request = ChatRequest(messages=(Message("user", "hello there, count me"),), model="gpt-4o", trace=CallTrace())
     first = count_request(request)

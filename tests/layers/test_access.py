@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod._access import hash_key
+from llmprod._safety.access import hash_key
 from llmprod.testing import FakeBackend
 from tests.fixtures_secrets import TENANT_KEY_A, TENANT_KEY_B
 

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 
 from llmprod import Breaker, ChatRequest, CircuitOpenError, Message, ServerError
-from llmprod._deployment import Deployment
-from llmprod._models import CallTrace
-from llmprod._stack import StackConfig, build_deployment
+from llmprod._core.deployment import Deployment
+from llmprod._core.models import CallTrace
+from llmprod._core.stack import StackConfig, build_deployment
 from llmprod.layers.balance import BalanceLayer, Replica, order
 from llmprod.testing import FakeBackend
 

@@ -20,9 +20,9 @@ from llmprod import (
     ServerError,
     Timeout,
 )
-from llmprod._events import AttemptFinished, BreakerStateChanged, Event
-from llmprod._models import CallTrace
-from llmprod._stack import StackConfig, build_replica
+from llmprod._core.events import AttemptFinished, BreakerStateChanged, Event
+from llmprod._core.models import CallTrace
+from llmprod._core.stack import StackConfig, build_replica
 from llmprod.layers.breaker import BreakerLayer
 from llmprod.testing import FakeBackend
 

@@ -18,7 +18,7 @@ import pytest
 
 import llmprod
 from llmprod import CacheControl, CacheLookup, ChatChunk, ChatRequest, ChatResponse, Usage
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.layers._cache_entry import (
     cache_key,
     decode,
@@ -70,7 +70,7 @@ def test_key_ignores_what_cannot_change_the_answer() -> None:
         request(tenant="acme", tags={"team": "x"}, slo="fast", user="u-1"),
         request(tenant="acme", cache=CacheControl(ttl=5)),
         replace(base, metadata=replace(base.metadata, deadline=123.0)),
-        replace(base, trace=llmprod._models.CallTrace()),
+        replace(base, trace=llmprod._core.models.CallTrace()),
     ]
     assert {cache_key(r, "ns") for r in same} == {cache_key(base, "ns")}
     assert cache_key(request(temperature=0), "ns") == cache_key(request(temperature=0.0), "ns")

@@ -14,7 +14,7 @@ import pytest
 
 import llmprod
 from llmprod import CacheLookup, ChatRequest, ChatResponse, Usage
-from llmprod._request import build_request
+from llmprod._core.request import build_request
 from llmprod.testing import FakeBackend
 from tests.fixtures_redis import RedisServer
 

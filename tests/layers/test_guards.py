@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 import llmprod
-from llmprod._injection import score_injection
+from llmprod._safety.injection import score_injection
 from llmprod.layers import guards as guards_module
 from llmprod.testing import FakeBackend
 

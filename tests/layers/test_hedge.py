@@ -11,9 +11,9 @@ import pytest
 
 import llmprod
 from llmprod import ChatChunk, ChatRequest, Hedge, Message, ServerError
-from llmprod._deployment import Deployment
-from llmprod._events import Event, HedgeSent
-from llmprod._models import CallTrace
+from llmprod._core.deployment import Deployment
+from llmprod._core.events import Event, HedgeSent
+from llmprod._core.models import CallTrace
 from llmprod.layers.balance import BalanceLayer
 from llmprod.testing import FakeBackend
 

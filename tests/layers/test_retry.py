@@ -25,8 +25,8 @@ from llmprod import (
     ServerError,
     StreamInterruptedError,
 )
-from llmprod._events import Event, RetryScheduled
-from llmprod._models import CallTrace, RequestMetadata
+from llmprod._core.events import Event, RetryScheduled
+from llmprod._core.models import CallTrace, RequestMetadata
 from llmprod.backends._http import status_error
 from llmprod.layers.retry import RetryLayer, backoff, retry_wait, should_retry
 from llmprod.testing import FakeBackend

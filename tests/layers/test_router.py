@@ -9,8 +9,8 @@ import pytest
 
 import llmprod
 from llmprod import ChatChunk, ChatRequest, ChatResponse, Usage
-from llmprod._request import build_request
-from llmprod._routing import complexity
+from llmprod._core.request import build_request
+from llmprod.layers._routing import complexity
 
 EASY = [
     "What is the capital of France?",

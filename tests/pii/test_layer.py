@@ -9,7 +9,7 @@ import pytest
 
 import llmprod
 from llmprod import PII, ChatChunk, ChatRequest, ChatResponse, Message, PIIRedacted, Usage
-from llmprod._models import CallTrace, StreamAssembler
+from llmprod._core.models import CallTrace, StreamAssembler
 from llmprod.layers.pii import PIILayer
 from llmprod.testing import FakeBackend
 

@@ -19,7 +19,7 @@ from llmprod import (
     RetryScheduled,
     Usage,
 )
-from llmprod._stats import StatsHook, percentile
+from llmprod.telemetry._stats import StatsHook, percentile
 from llmprod.testing import FakeBackend
 
 
