@@ -74,8 +74,8 @@ async def test_requests_backends_clients_and_layers_do_not_show_keys() -> None:
         llmprod.Cohere("command-r", api_key=COHERE_TEST_KEY),
     ]
     client = llmprod.AsyncClient(backends, retry=None, breaker=None, telemetry=False)
-    request = llmprod.ChatRequest(
-        messages=(llmprod.Message("user", "hi"),), metadata=llmprod.RequestMetadata(api_key=TENANT_KEY_A)
+    request = llmprod.backends.ChatRequest(
+        messages=(llmprod.Message("user", "hi"),), metadata=llmprod.backends.RequestMetadata(api_key=TENANT_KEY_A)
     )
     _assert_clean(*backends, client, request, request.metadata)
     await client.aclose()
@@ -93,7 +93,7 @@ async def test_a_provider_error_that_echoes_the_key_does_not_carry_it(fault_serv
     )
     backend = llmprod.OpenAICompatible(model="gpt-4o-mini", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
     async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
-        with pytest.raises(llmprod.AuthenticationError) as caught:
+        with pytest.raises(llmprod.errors.AuthenticationError) as caught:
             await client.chat("hi")
     assert caught.value.status == 401
     assert fault_server.requests[0].headers["authorization"] == f"Bearer {OPENAI_TEST_KEY}"  # it was sent

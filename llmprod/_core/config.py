@@ -64,16 +64,31 @@ class Retry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Breaker:
-    """A circuit breaker per replica: opens after ``fail_max`` consecutive failures,
-    fails fast for ``reset_timeout`` seconds, then lets one probe through."""
+    """A circuit breaker per replica.
 
-    fail_max: int = 5
+    By default it opens when at least ``minimum_calls`` calls ended in the last
+    ``window`` seconds and at least ``failure_rate`` of them failed (the rule Hystrix
+    and resilience4j use: random faults do not open it, a dead replica does at once).
+    ``fail_max=N`` opens it after N consecutive failures instead. Open, it fails fast for
+    ``reset_timeout`` seconds, then lets one probe through. A caller's own errors never
+    count, and one call counts at most once however often it is retried.
+    """
+
+    failure_rate: float = 0.5
+    minimum_calls: int = 20
+    window: float = 10.0
+    fail_max: int | None = None
     reset_timeout: float = 30.0
     redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.fail_max < 1:
+        if self.fail_max is not None and self.fail_max < 1:
             raise ConfigError(f"must be >= 1, got {self.fail_max!r}", path="breaker.fail_max")
+        if not 0 < self.failure_rate <= 1:
+            raise ConfigError(f"must be within (0, 1], got {self.failure_rate!r}", path="breaker.failure_rate")
+        if self.minimum_calls < 1:
+            raise ConfigError(f"must be >= 1, got {self.minimum_calls!r}", path="breaker.minimum_calls")
+        _positive("breaker.window", self.window)
         _positive("breaker.reset_timeout", self.reset_timeout)
 
 

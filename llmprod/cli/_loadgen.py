@@ -56,7 +56,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def run_load(spec: LoadSpec, out: TextIO = sys.stderr) -> LoadResult:
-    from .._client.client import AsyncClient
+    from .._client.async_client import AsyncClient
     from ..backends.openai import OpenAICompatible
 
     backend = OpenAICompatible(model=spec.model, base_url=spec.url, api_key=spec.api_key or "none")

@@ -2,7 +2,7 @@
 
 The built-in table is a data file shipped in the package (``llmprod/data/prices.toml``),
 read on first lookup. Users add or override rows with :meth:`PriceTable.register` or
-:meth:`PriceTable.load` on the process-wide table, ``llmprod.prices``.
+:meth:`PriceTable.load` on the process-wide table, ``llmprod.cost.prices``.
 
 A lookup tries the exact name, then the name without a provider prefix
 (``openai/gpt-4o``), then without a dated snapshot suffix (``gpt-4o-2024-08-06``,
@@ -188,13 +188,16 @@ class PriceTable:
             return price
         if self.strict:
             raise ConfigError(
-                f"no price for model {model!r}; add one with llmprod.prices.register({model!r}, input=..., output=...)",
+                f"no price for model {model!r}; "
+                f"add one with llmprod.cost.prices.register({model!r}, input=..., output=...)",
                 path="prices",
             )
         key = model or "<none>"
         if key not in self._warned:
             self._warned.add(key)
-            log.warning("llmprod: no price for model %r; its calls cost None (llmprod.prices.register adds one)", key)
+            log.warning(
+                "llmprod: no price for model %r; its calls cost None (llmprod.cost.prices.register adds one)", key
+            )
         return None
 
     def cost(self, usage: Usage, model: str | None) -> float | None:
@@ -228,7 +231,7 @@ def _parse(data: Mapping[str, Any], origin: str) -> dict[str, Price]:
 
 
 prices = PriceTable()
-"""The process-wide price table: ``llmprod.prices.register(...)``, ``.load(path)``, ``.strict``."""
+"""The process-wide price table: ``llmprod.cost.prices.register(...)``, ``.load(path)``, ``.strict``."""
 
 
 def context_window(model: str | None) -> int | None:

@@ -16,6 +16,7 @@ the role and content, 1 more for a ``name``, and 3 that prime the reply.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -215,20 +216,31 @@ def count_messages(messages: Iterable[Message | Mapping[str, Any]], model: str |
 
 
 def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
-    """Prompt tokens of ``request`` (its messages, and its tools' JSON if any)."""
+    """Prompt tokens of ``request`` (its messages, and its tools' JSON if any).
+
+    Several layers need the count of one call (guards, rate limit, budget), and
+    tokenizing is the costly part: the last few counts are kept, keyed by the request's
+    (immutable) messages and tools, so a call's prompt is counted once.
+    """
     model = model or request.model
-    trace = request.trace
     key = encoding_name(model)
-    if trace is not None:
-        memo = trace.token_counts.get(key)
-        if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
-            return memo[2]  # type: ignore[return-value]
+    memo = _recent.get((id(request.messages), id(request.tools), key))
+    if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
+        return memo[2]
     counted = count_messages(request.messages, model)
     if request.tools:
         from .._core.models import _plain
 
         tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
         counted = TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
-    if trace is not None:
-        trace.token_counts[key] = (request.messages, request.tools, counted)
+    if len(_recent) >= _RECENT:
+        with contextlib.suppress(RuntimeError, StopIteration):  # another thread changed it: no matter
+            _recent.pop(next(iter(_recent)), None)
+    _recent[(id(request.messages), id(request.tools), key)] = (request.messages, request.tools, counted)
     return counted
+
+
+# (id(messages), id(tools), encoding) -> (messages, tools, count); the objects are kept so
+# their ids stay theirs while the entry lives.
+_recent: dict[tuple[int, int, str], tuple[object, object, TokenCount]] = {}
+_RECENT = 512

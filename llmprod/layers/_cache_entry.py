@@ -17,13 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._core.errors import (
-    AllBackendsFailedError,
-    CircuitOpenError,
-    DeadlineExceededError,
-    MalformedResponseError,
-    is_retryable,
-)
 from .._core.models import ChatRequest, ChatResponse, Usage, _plain
 
 FORMAT_VERSION = 1
@@ -73,14 +66,6 @@ def is_deterministic(request: ChatRequest) -> bool:
 def is_storable(response: ChatResponse) -> bool:
     """Only complete, unfiltered answers are stored."""
     return not response.flagged and response.finish_reason != "content_filter" and not response.stale
-
-
-def serves_stale(exc: BaseException) -> bool:
-    """Whether a stale entry may answer instead of ``exc``: only when the backends failed,
-    never for the caller's own errors (bad request, budget, guards, local rate limit)."""
-    if isinstance(exc, AllBackendsFailedError | CircuitOpenError | DeadlineExceededError | MalformedResponseError):
-        return True
-    return is_retryable(exc)
 
 
 class CacheStoreError(Exception):

@@ -70,7 +70,7 @@ def test_unknown_model_costs_none_with_one_warning(caplog: pytest.LogCaptureFixt
         assert table.cost(Usage(prompt_tokens=10, completion_tokens=10), "my-private-model") is None
         assert table.cost(Usage(prompt_tokens=99), "my-private-model") is None
     assert [r.getMessage() for r in caplog.records].count(
-        "llmprod: no price for model 'my-private-model'; its calls cost None (llmprod.prices.register adds one)"
+        "llmprod: no price for model 'my-private-model'; its calls cost None (llmprod.cost.prices.register adds one)"
     ) == 1
 
 
@@ -114,8 +114,8 @@ def test_worst_case_is_every_prompt_token_uncached_plus_the_output_limit() -> No
 
 
 def test_the_process_wide_table_is_public() -> None:
-    assert isinstance(llmprod.prices, PriceTable)
-    assert llmprod.prices.find("gpt-4.1") is not None
+    assert isinstance(llmprod.cost.prices, PriceTable)
+    assert llmprod.cost.prices.find("gpt-4.1") is not None
 
 
 def test_a_new_price_for_a_known_model_keeps_its_limits() -> None:

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import CacheLookup, ChatRequest, ChatResponse, Usage
+from llmprod import ChatResponse, Usage
 from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
+from llmprod.events import CacheLookup
 from llmprod.testing import FakeBackend
 from tests.fixtures_redis import RedisServer
 
@@ -133,7 +135,7 @@ async def test_another_version_or_garbage_is_a_miss_not_a_failure(
 
 async def test_stale_entry_in_redis_answers_when_the_backends_fail(redis_server: RedisServer) -> None:
     healthy = True
-    backend = FakeBackend(lambda r: answer() if healthy else llmprod.ServerError("down", status=503))
+    backend = FakeBackend(lambda r: answer() if healthy else llmprod.errors.ServerError("down", status=503))
     clock = Clock()
     config = llmprod.Cache(redis_url=redis_server.url, ttl=10, stale_ttl=100)
     cache = CacheLayer(backend, config, [].append, clock=clock)

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import PII, ChatChunk, ChatRequest, ChatResponse, Message, PIIRedacted, Usage
-from llmprod._core.models import CallTrace, StreamAssembler
+from llmprod import PII, ChatChunk, ChatResponse, Message, Usage
+from llmprod._core.models import StreamAssembler
+from llmprod.backends import ChatRequest
+from llmprod.events import PIIRedacted
 from llmprod.layers.pii import PIILayer
 from llmprod.testing import FakeBackend
 
@@ -43,7 +45,7 @@ class ChunkedBackend:
 
 
 def _request(text: str = PROMPT, **kwargs: Any) -> ChatRequest:
-    return ChatRequest(messages=(Message("user", text),), trace=CallTrace(), **kwargs)
+    return ChatRequest(messages=(Message("user", text),), **kwargs)
 
 
 def _seen(backend: Any) -> str:
@@ -67,9 +69,7 @@ async def test_backend_gets_redacted_prompt_and_caller_gets_originals() -> None:
     )
     # the caller's own values come back; PII the model made up stays redacted
     assert response.text == "Sure jo@example.com, I will call +44 20 7946 0958. Spam: <EMAIL_2>"
-    assert request.trace is not None
-    assert request.trace.pii_counts == {"EMAIL": 4, "CREDIT_CARD": 1, "PHONE": 1}
-    assert response.pii_redacted == request.trace.pii_counts
+    assert response.pii_redacted == {"EMAIL": 4, "CREDIT_CARD": 1, "PHONE": 1}
     assert [(e.direction, dict(e.counts)) for e in events if isinstance(e, PIIRedacted)] == [
         ("input", {"EMAIL": 3, "CREDIT_CARD": 1, "PHONE": 1}),
         ("output", {"EMAIL": 1}),
@@ -95,7 +95,7 @@ async def test_content_parts_and_tool_calls_are_redacted_and_restored() -> None:
         tool_calls=({"id": "c0", "function": {"name": "f", "arguments": '{"to": "jo@example.com"}'}},),
     )
     parts = Message("user", ({"type": "text", "text": "mail jo@example.com"}, {"type": "image_url", "image_url": {}}))
-    request = ChatRequest(messages=(history, parts), trace=CallTrace())
+    request = ChatRequest(messages=(history, parts))
     response = await PIILayer(backend, PII(mode="pseudonymize"), lambda e: None).complete(request)
     _assert_no_raw(_seen(backend))
     assert backend.requests[0].messages[1].content[0]["text"] == "mail <EMAIL_1>"  # type: ignore[index]
@@ -121,7 +121,7 @@ async def test_stream_split_values_redacted_and_restored(mode: str) -> None:
     final = got[-1].response
     assert final is not None and final.text == text
     assert "ann@" not in text and "+33" not in text
-    assert request.trace is not None and request.trace.pii_counts["EMAIL"] == 3
+    assert final.pii_redacted["EMAIL"] == 3
     assert [e.direction for e in events if isinstance(e, PIIRedacted)] == ["input", "output"]
 
 

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from llmprod import AsyncClient, AuthenticationError
+from llmprod import AsyncClient
+from llmprod.errors import AuthenticationError
 from llmprod.testing import FakeBackend
 
 SECRET_PROMPT = "mail jo@example.com the plan"
