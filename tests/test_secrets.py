@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import llmprod
+from llmprod.layers import as_layer
 from llmprod.layers.ratelimit import RateLimitLayer
 from llmprod.testing import FakeBackend, Fault, FaultServer
 from tests.fixtures_secrets import (
@@ -81,7 +82,7 @@ async def test_requests_backends_clients_and_layers_do_not_show_keys() -> None:
     await client.aclose()
     if importlib.util.find_spec("redis") is not None:  # the redis extra
         layer = RateLimitLayer(
-            FakeBackend(lambda r: "ok"), llmprod.RateLimit(requests_per_minute=1, redis_url=REDIS_URL), print
+            as_layer(FakeBackend(lambda r: "ok")), llmprod.RateLimit(requests_per_minute=1, redis_url=REDIS_URL), print
         )
         _assert_clean(layer, layer.buckets)
         await layer.aclose()

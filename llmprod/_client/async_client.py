@@ -11,18 +11,18 @@ from .._core.arguments import CHAT_ARGS, ChatArgs
 from .._core.backend import Backend
 from .._core.call import Call, complete, stream
 from .._core.config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
-from .._core.deployment import Deployment, as_deployment
+from .._core.deployment import Deployment
 from .._core.errors import ClientClosedError, InvalidRequestError, LLMProdError
 from .._core.events import Emitter, Feedback, Hook
 from .._core.models import ChatChunk, ChatResponse
 from .._core.request import build_request
-from .._core.stack import Insert, LayerSpec, Site, StackConfig, build_stack, describe, layer_specs
+from .._core.stack import Insert, LayerSpec, Site, build_stack, describe, layer_specs
 from ..cost._ledger import Ledger, RedisLedger
 from ..cost._report import CostReport
 from ..layers._routing import SLO_TARGETS, Router
 from ..telemetry._stats import Stats, StatsHook
+from .options import stack_config
 from .progress import progress_reporter
-from .shared_state import check_redis_url, with_redis
 
 if TYPE_CHECKING:
     from .._safety.access import AccessPolicy
@@ -68,22 +68,8 @@ class AsyncClient:
         redis_url: str | None = None,
         layers: Sequence[Insert] = (),
     ) -> None:
-        if deployments is None:
-            from ..backends.simulated import Simulated
-
-            deployments = [Simulated()]
-        elif isinstance(deployments, Backend | Deployment):
-            deployments = [deployments]
-        if not deployments:
-            raise LLMProdError("a client needs at least one deployment")
-        self.deployments = [as_deployment(d) for d in deployments]
-        if isinstance(telemetry, bool):
-            telemetry = Telemetry(enabled=telemetry)
-        if redis_url is not None:  # one Redis for every piece of shared state (shared_state.py)
-            redis_url = check_redis_url(redis_url)
-            breaker, cache = with_redis(breaker, redis_url), with_redis(cache, redis_url)
-            budget, rate_limit = with_redis(budget, redis_url), with_redis(rate_limit, redis_url)
-        self.config = StackConfig(
+        self.deployments, self.config = stack_config(
+            deployments,
             retry=retry,
             breaker=breaker,
             timeout=timeout,
@@ -96,8 +82,10 @@ class AsyncClient:
             telemetry=telemetry,
             router=router,
             fallback=fallback,
-            layers=tuple(layers),
+            redis_url=redis_url,
+            layers=layers,
         )
+        telemetry = self.config.telemetry
         self._slo_targets = router.slo_targets if router is not None else SLO_TARGETS
         self._stats = StatsHook(window=telemetry.stats_window, slo_targets=self._slo_targets)
         defaults: list[Hook] = [self._stats]

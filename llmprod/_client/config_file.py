@@ -274,32 +274,17 @@ def _redis_url(raw: Any) -> str:
 
 
 def describe_config(spec: ClientSpec) -> str:
-    """The resolved stack, outer to inner, as text. Secrets never appear (reprs hide them)."""
-    lines = ["llmprod stack (outer to inner):"]
-    layer_order = ["telemetry", "guards", "rate_limit", "pii", "cache", "budget"]
-    defaults: dict[str, Any] = {
-        "telemetry": _config.Telemetry(),
-        "retry": _config.Retry(),
-        "breaker": _config.Breaker(),
-    }
-    for name in layer_order:
-        value = spec.options.get(name, defaults.get(name))
-        if value not in (None, False):
-            lines.append(f"  {name:<11} {value!r}")
-    lines.append("  fallback    " + " -> ".join(_label(d) for d in spec.deployments))
+    """The stack a client built from ``spec`` would have, outer to inner (what
+    ``client.describe()`` prints). Secrets never appear."""
+    from .._core.stack import describe, layer_specs
+    from .options import stack_config
+
+    options = {k: v for k, v in spec.options.items() if k != "hooks"}
+    deployments, config = stack_config(spec.deployments, **options)
+    text = describe(layer_specs(config, deployments), deployments)
     if "redis_url" in spec.options:
-        lines.append("  shared state in Redis (URL hidden): breaker, cache, budget, rate limit, ledger")
-    for name in ("retry", "timeout", "breaker"):
-        value = spec.options.get(name, defaults.get(name, _config.Timeout() if name == "timeout" else None))
-        lines.append(f"  {name:<11} {value!r}" if value is not None else f"  {name:<11} off")
-    lines.append("deployments:")
-    for i, d in enumerate(spec.deployments):
-        if isinstance(d, Deployment):
-            lines.append(f"  [{i}] {d.label} ({d.balance}, {len(d.replicas)} replicas)")
-            lines.extend(f"        - {r!r}" for r in d.replicas)
-        else:
-            lines.append(f"  [{i}] {d!r}")
-    return "\n".join(lines)
+        text += "\nshared state in Redis (URL hidden): breaker, cache, budget, rate limit, ledger"
+    return text
 
 
 def _label(d: Backend | Deployment) -> str:

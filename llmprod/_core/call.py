@@ -32,7 +32,6 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, Literal, Protocol
 
-from .backend import Backend
 from .clock import now
 from .errors import LLMProdError, OutputRejectedError, ProviderConnectionError, StreamInterruptedError
 from .models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse, Usage
@@ -327,8 +326,12 @@ class Layer:
 
     name: str = "layer"
 
-    def __init__(self, inner: Layer | Backend) -> None:
-        self.inner = as_layer(inner)
+    def __init__(self, inner: Layer) -> None:
+        if not hasattr(inner, "open"):
+            raise TypeError(
+                f"a layer wraps a layer, got {type(inner).__name__}: wrap a backend with llmprod.layers.as_layer()"
+            )
+        self.inner = inner
         self.name = inner.name
 
     async def open(self, call: Call) -> Opened:
@@ -347,20 +350,6 @@ class Layer:
     def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Answer ``request`` as a stream (see :func:`stream`)."""
         return stream(self, Call(request, stream=True).begin())
-
-
-def as_layer(inner: Layer | Backend) -> Layer:
-    """``inner`` as a layer: a backend (a provider) gets an attempt layer of its own."""
-    if isinstance(inner, Layer) or hasattr(inner, "open"):
-        return inner  # type: ignore[return-value]
-    from ..layers.attempt import AttemptLayer
-    from .config import Timeout
-
-    return AttemptLayer(inner, Timeout(), _ignore, deployment=inner.name)
-
-
-def _ignore(event: object) -> None:
-    return None
 
 
 async def complete(layer: Layer, call: Call) -> ChatResponse:

@@ -22,5 +22,6 @@ if TYPE_CHECKING:
     from .._core.stack import StackConfig as StackConfig
     from .._core.stack import describe as describe
     from .._core.stack import layer_specs as layer_specs
+    from .attempt import as_layer as as_layer
 
 __getattr__, __dir__ = exports(__package__, __file__, globals())

@@ -140,6 +140,18 @@ class AttemptLayer(Layer):
         await self.backend.aclose()
 
 
+def as_layer(inner: Layer | Backend) -> Layer:
+    """``inner`` as a layer: a backend (a provider) gets an attempt layer of its own,
+    with the default time limits; a layer is returned as it is."""
+    if isinstance(inner, Layer) or hasattr(inner, "open"):
+        return inner  # type: ignore[return-value]
+    return AttemptLayer(inner, Timeout(), _ignore, deployment=inner.name)
+
+
+def _ignore(event: object) -> None:
+    return None
+
+
 async def _first(raw: AsyncIterator[ChatChunk], name: str) -> ChatChunk:
     try:
         return await anext(raw)

@@ -21,13 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._core.backend import Backend
-from .._core.call import Call, Layer, Opened, as_layer, attempts_of, note_attempts
+from .._core.call import Call, Layer, Opened, attempts_of, note_attempts
 from .._core.clock import now
 from .._core.config import BalanceStrategy
 from .._core.deployment import Deployment
 from .._core.errors import CircuitOpenError
 from .._core.events import Emit, HedgeSent
 from .._core.models import AttemptRecord
+from .attempt import as_layer
 
 EWMA_ALPHA = 0.3
 P95_MIN_SAMPLES = 20

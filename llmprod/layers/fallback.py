@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Literal
 
 from .._core.backend import Backend
-from .._core.call import Call, Layer, Opened, as_layer, attempts_of, note_attempts
+from .._core.call import Call, Layer, Opened, attempts_of, note_attempts
 from .._core.clock import now
 from .._core.errors import (
     AllBackendsFailedError,
@@ -25,6 +25,7 @@ from .._core.errors import (
 )
 from .._core.events import Emit, FallbackUsed
 from .._core.models import AttemptRecord
+from .attempt import as_layer
 
 Trigger = Literal["retryable", "circuit_open", "context_window", "content_policy"]
 FALLBACK_ON: tuple[Trigger, ...] = ("retryable", "circuit_open", "context_window", "content_policy")

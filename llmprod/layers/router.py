@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._core.backend import Backend
-from .._core.call import Call, Layer, Opened, as_layer
+from .._core.call import Call, Layer, Opened
 from .._core.clock import now
 from .._core.deployment import Deployment
 from .._core.errors import InvalidRequestError
 from .._core.events import Emit
 from .._core.models import ChatRequest
 from ._routing import Router
+from .attempt import as_layer
 from .fallback import FALLBACK_ON, open_in_order
 
 _EWMA = 0.2

@@ -18,7 +18,7 @@ from llmprod._core.events import AttemptFinished, BreakerStateChanged, Event
 from llmprod._core.stack import StackConfig
 from llmprod.backends import ChatRequest
 from llmprod.errors import BadRequestError, NotFoundError, ProviderTimeoutError, ServerError
-from llmprod.layers import Call, complete
+from llmprod.layers import Call, as_layer, complete
 from llmprod.layers.breaker import BreakerLayer
 from llmprod.testing import FakeBackend
 
@@ -50,7 +50,9 @@ def breaker(
 ) -> tuple[BreakerLayer, FakeBackend]:
     backend = FakeBackend(switch)  # type: ignore[arg-type]
     sink = events.append if events is not None else (lambda e: None)
-    return BreakerLayer(backend, Breaker(fail_max=fail_max, reset_timeout=RESET), sink, deployment="dep"), backend
+    return BreakerLayer(
+        as_layer(backend), Breaker(fail_max=fail_max, reset_timeout=RESET), sink, deployment="dep"
+    ), backend
 
 
 async def fail(layer: BreakerLayer, times: int, exc: type[Exception] = ServerError) -> None:
@@ -203,7 +205,7 @@ async def test_attempt_timeouts_count_as_failures_in_the_stack() -> None:
 def windowed(switch: object, events: list[Event] | None = None) -> tuple[BreakerLayer, FakeBackend]:
     backend = FakeBackend(switch)  # type: ignore[arg-type]
     sink = events.append if events is not None else (lambda e: None)
-    return BreakerLayer(backend, Breaker(), sink, deployment="dep"), backend
+    return BreakerLayer(as_layer(backend), Breaker(), sink, deployment="dep"), backend
 
 
 async def test_random_faults_at_30_percent_never_open_the_default_breaker() -> None:
@@ -279,8 +281,8 @@ async def test_state_is_shared_through_redis(redis_server) -> None:  # type: ign
     config = Breaker(fail_max=2, reset_timeout=30, redis_url=redis_server.url)
     down = FakeBackend(lambda r: ServerError("down", status=503), name="replica-1")
     up = FakeBackend(lambda r: "ok", name="replica-1")
-    here = BreakerLayer(down, config, lambda e: None, deployment="dep")
-    there = BreakerLayer(up, config, lambda e: None, deployment="dep")  # another process's view
+    here = BreakerLayer(as_layer(down), config, lambda e: None, deployment="dep")
+    there = BreakerLayer(as_layer(up), config, lambda e: None, deployment="dep")  # another process's view
     await fail(here, 2)
     assert here.state == "open"
     with pytest.raises(CircuitOpenError):

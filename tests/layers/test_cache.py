@@ -22,6 +22,7 @@ from llmprod._core.errors import backends_failed
 from llmprod._core.request import build_request
 from llmprod.backends import ChatRequest
 from llmprod.events import CacheLookup
+from llmprod.layers import as_layer
 from llmprod.layers._cache_entry import (
     cache_key,
     decode,
@@ -56,7 +57,7 @@ def layer(
     backend: Any, *, clock: Callable[[], float] | None = None, events: list[Any] | None = None, **config: Any
 ) -> CacheLayer:
     sink = events if events is not None else []
-    return CacheLayer(backend, llmprod.Cache(**config), sink.append, clock=clock or Clock())
+    return CacheLayer(as_layer(backend), llmprod.Cache(**config), sink.append, clock=clock or Clock())
 
 
 def outcomes(events: list[Any]) -> list[str]:

@@ -28,6 +28,7 @@ from llmprod.errors import (
     ProviderTimeoutError,
     ServerError,
 )
+from llmprod.layers import as_layer
 from llmprod.layers.retry import RetryLayer, backoff, retry_wait, should_retry
 from llmprod.testing import FakeBackend
 
@@ -146,7 +147,7 @@ def script(*answers: object) -> FakeBackend:
 
 def layer(backend: FakeBackend, sleeps: Sleeps, events: list[Event] | None = None, **config: float) -> RetryLayer:
     sink = events.append if events is not None else (lambda e: None)
-    return RetryLayer(backend, Retry(**config), sink, deployment=D, sleep=sleeps, rand=lambda: 0.5)  # type: ignore[arg-type]
+    return RetryLayer(as_layer(backend), Retry(**config), sink, deployment=D, sleep=sleeps, rand=lambda: 0.5)  # type: ignore[arg-type]
 
 
 async def test_retries_until_success_with_backoff_and_events() -> None:
