@@ -179,7 +179,7 @@ def write_outputs(result: LoadResult, json_path: Path | None, png_path: Path | N
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
-            notes.append("matplotlib is not installed: no PNG (pip install 'llmprod[notebook]'); the histogram is above")
+            notes.append("matplotlib is not installed: no PNG (pip install 'llmprod[notebook]')")
         else:
             fig, ax = plt.subplots(figsize=(7, 4))
             ax.hist(result.latencies_ms, bins=40)

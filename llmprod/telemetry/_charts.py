@@ -63,7 +63,8 @@ def text_histogram(values: Sequence[float], *, count: int = 12, width: int = 40,
     digits = 0 if step >= 5 else 1 if step >= 0.5 else 2
     labels = [f"{lo:,.{digits}f}-{hi:,.{digits}f} {unit}" for lo, hi, _ in rows]
     pad = max(len(label) for label in labels)
-    return [f"  {label:>{pad}} |{_bar(n, most, width):<{width}} {n}" for label, (_, _, n) in zip(labels, rows, strict=True)]
+    counts = [n for _, _, n in rows]
+    return [f"  {label:>{pad}} |{_bar(n, most, width):<{width}} {n}" for label, n in zip(labels, counts, strict=True)]
 
 
 def text_bars(items: Mapping[str, float], *, width: int = 40, fmt: str = "{:,.4f}") -> list[str]:
@@ -73,7 +74,8 @@ def text_bars(items: Mapping[str, float], *, width: int = 40, fmt: str = "{:,.4f
     ordered = sorted(items.items(), key=lambda kv: -kv[1])
     most = max(v for _, v in ordered) or 1.0
     pad = max(len(k) for k, _ in ordered)
-    return [f"  {k:<{pad}} |{_bar(round(v * 1000), round(most * 1000), width):<{width}} {fmt.format(v)}" for k, v in ordered]
+    scale = 1000 / most
+    return [f"  {k:<{pad}} |{_bar(round(v * scale), 1000, width):<{width}} {fmt.format(v)}" for k, v in ordered]
 
 
 # ---------------------------------------------------------------- SVG (notebooks)
