@@ -66,7 +66,7 @@ def _check_config(args: argparse.Namespace) -> int:
     from .._core.errors import ConfigError
 
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, apply=False)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
