@@ -173,18 +173,19 @@ def nice_unit(seconds: Sequence[float]) -> tuple[float, str]:
     return (1000.0, "ms") if top < 10 else (1.0, "s")
 
 
-def require_matplotlib() -> Any:
-    """matplotlib's pyplot on the Agg backend when no backend is chosen; names the extra when missing."""
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` (not pyplot's: no global state, shown once in a notebook).
+
+    Names the ``notebook`` extra when matplotlib is missing."""
     try:
-        import matplotlib
+        from matplotlib.figure import Figure
     except ImportError:
         raise MissingDependencyError("matplotlib", "notebook") from None
-    if "matplotlib.pyplot" not in sys.modules and "ipykernel" not in sys.modules:
-        matplotlib.use("Agg")  # no display here: draw to files
-    import matplotlib.pyplot as plt
+    if "ipykernel" in sys.modules:
+        # In Jupyter, loading the (inline) backend teaches IPython to show a Figure as an
+        # image; the figure itself stays out of pyplot's global list, so it shows once.
+        import matplotlib
+        import matplotlib.pyplot
 
-    return plt
-
-
-def finite(values: Sequence[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)]
+        matplotlib.pyplot.switch_backend(matplotlib.get_backend())
+    return Figure(figsize=(width, height))
