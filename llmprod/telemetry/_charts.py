@@ -80,19 +80,19 @@ def text_bars(items: Mapping[str, float], *, width: int = 40, fmt: str = "{:,.4f
 
 # ---------------------------------------------------------------- SVG (notebooks)
 
-W, H, PAD = 360, 180, 34
+W, H, PAD = 380, 180, 54
 
 
 def _svg(title: str, body: str, x_label: str, y_label: str) -> str:
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H + 30}' "
         f"style='font:11px sans-serif;margin:4px 12px 4px 0'>"
-        f"<text x='{W / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>"
+        f"<text x='{(W + PAD) / 2}' y='12' text-anchor='middle' font-weight='bold'>{html.escape(title)}</text>"
         f"<g transform='translate(0,16)'>{body}"
         f"<line x1='{PAD}' y1='{H - PAD}' x2='{W - 8}' y2='{H - PAD}' stroke='#444'/>"
         f"<line x1='{PAD}' y1='8' x2='{PAD}' y2='{H - PAD}' stroke='#444'/>"
         f"<text x='{(W + PAD) / 2}' y='{H - 6}' text-anchor='middle'>{html.escape(x_label)}</text>"
-        f"<text x='10' y='{(H - PAD) / 2}' text-anchor='middle' transform='rotate(-90 10 {(H - PAD) / 2})'>"
+        f"<text x='12' y='{(H - PAD) / 2}' text-anchor='middle' transform='rotate(-90 12 {(H - PAD) / 2})'>"
         f"{html.escape(y_label)}</text></g></svg>"
     )
 
@@ -124,6 +124,7 @@ def svg_histogram(values: Sequence[float], *, title: str, unit: str, count: int 
         f"<text x='{PAD}' y='{H - PAD + 12}' text-anchor='middle'>{_tick(rows[0][0])}</text>"
         f"<text x='{W - 8}' y='{H - PAD + 12}' text-anchor='end'>{_tick(rows[-1][1])}</text>"
         f"<text x='{PAD - 3}' y='14' text-anchor='end'>{most}</text>"
+        f"<text x='{PAD - 3}' y='{H - PAD}' text-anchor='end'>0</text>"
     )
     return _svg(title, bars + ticks, unit, "calls")
 
@@ -162,8 +163,10 @@ def svg_lines(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str
         coords = " ".join(f"{PAD + (x - x0) / span * plot_w:.1f},{H - PAD - y / y1 * plot_h:.1f}" for x, y in line)
         parts.append(f"<polyline points='{coords}' fill='none' stroke='{color}' stroke-width='2'/>")
         parts.append(f"<text x='{PAD + 6}' y='{14 + 12 * i}' fill='{color}'>{html.escape(name[:30])}</text>")
+    parts.append(f"<text x='{PAD}' y='{H - PAD + 12}' text-anchor='middle'>0</text>")
     parts.append(f"<text x='{W - 8}' y='{H - PAD + 12}' text-anchor='end'>{_tick(span)}</text>")
-    parts.append(f"<text x='{PAD - 3}' y='{14}' text-anchor='end'>{_tick(y1)}</text>")
+    parts.append(f"<text x='{PAD - 3}' y='14' text-anchor='end'>{_tick(y1)}</text>")
+    parts.append(f"<text x='{PAD - 3}' y='{H - PAD}' text-anchor='end'>0</text>")
     return _svg(title, "".join(parts), x_label, y_label)
 
 
