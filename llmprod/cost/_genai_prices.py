@@ -18,15 +18,19 @@ about a third of a second.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .._core.errors import MissingDependencyError
 
-if TYPE_CHECKING:
-    from ._prices import PriceTable
+
+class RowsTarget(Protocol):
+    """What receives the rows: a :class:`~llmprod.cost._prices.PriceTable`."""
+
+    def set_builtin(self, rows: Sequence[Mapping[str, Any]], *, origin: str) -> int: ...
+
 
 # The providers llmprod talks to directly come first: a bare model name served by many
 # providers takes the first one's price. Every row is also reachable as "provider/model".
@@ -203,7 +207,7 @@ def installed_rows(*, when: dt.datetime | None = None, only: Sequence[str] = PRO
 
 
 def use_genai_prices(
-    table: PriceTable,
+    table: RowsTarget,
     *,
     update: bool = False,
     url: str | None = None,
