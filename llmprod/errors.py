@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ._lazy import exports
 
 if TYPE_CHECKING:
+    from ._client.config_file import ConfigFileError as ConfigFileError
     from ._core.errors import AccessDeniedError as AccessDeniedError
     from ._core.errors import AllBackendsFailedError as AllBackendsFailedError
     from ._core.errors import AuthenticationError as AuthenticationError

@@ -39,8 +39,10 @@ def _imports(name: str, path: Path) -> set[str]:
                 module = ".".join([*base, node.module] if node.module else base)
             else:
                 module = node.module or ""
-            found.add(module)
-            found.update(f"{module}.{alias.name}" for alias in node.names if f"{module}.{alias.name}" in MODULES)
+            submodules = {f"{module}.{a.name}" for a in node.names if f"{module}.{a.name}" in MODULES}
+            found.update(submodules)
+            if len(submodules) < len(node.names):  # names from the module itself, not only its submodules
+                found.add(module)
     return {m for m in found if m in MODULES and m != name}
 
 

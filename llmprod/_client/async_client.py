@@ -104,6 +104,7 @@ class AsyncClient:
         self._root = build_stack(self.specs, site)
         self._cache: CacheLayer | None = site.built.get("cache")  # type: ignore[assignment]
         self._closed = False
+        self.metrics_server: Any = None  # set by from_config when the file starts one
 
     def __repr__(self) -> str:
         names = ", ".join(d.label for d in self.deployments)
@@ -118,11 +119,15 @@ class AsyncClient:
         """Build a client from a TOML/YAML/JSON file or a dict (see the configuration docs).
 
         ``overrides`` are client keyword arguments that win over the file (hooks, fallback).
+        A ``[prometheus] port`` in the file starts the process's metrics endpoint once:
+        ``client.metrics_server`` is it (it serves every client of the process).
         """
         from .config_file import load_config
 
         spec = load_config(source)
-        return cls(spec.deployments, **{**spec.options, **overrides})
+        client = cls(spec.deployments, **{**spec.options, **overrides})
+        client.metrics_server = spec.metrics_server
+        return client
 
     @property
     def hooks(self) -> list[Hook]:

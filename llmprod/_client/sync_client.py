@@ -62,7 +62,14 @@ class Client:
         from .config_file import load_config
 
         spec = load_config(source)
-        return cls(spec.deployments, **{**spec.options, **overrides})
+        client = cls(spec.deployments, **{**spec.options, **overrides})
+        client._async.metrics_server = spec.metrics_server
+        return client
+
+    @property
+    def metrics_server(self) -> Any:
+        """See :meth:`AsyncClient.from_config`."""
+        return self._async.metrics_server
 
     @property
     def aio(self) -> AsyncClient:

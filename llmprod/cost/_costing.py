@@ -77,6 +77,8 @@ class DeploymentCosts:
         # Requests enter the meter of the chain's first deployment, where they run
         # unless it fails (see docs/cost.md).
         self.primary = self.meters.get(self.deployments[0].label) if self.deployments else None
+        for model in self.models.values():  # read the price table now, not on the first call
+            table.find(model)
 
     def price(self, model: str | None) -> Price | None:
         if model and model in self.declared:

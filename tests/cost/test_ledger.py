@@ -104,7 +104,7 @@ def test_exports_hold_no_text_and_render() -> None:
     text = repr(ledger.report())
     assert "per 1K requests" in text and "gpt-4o" in text
     html = ledger.report()._repr_html_()
-    assert html.startswith("<table>") and "&lt;script&gt;" in html and "<script>" not in html
+    assert "<table>" in html and "&lt;script&gt;" in html and "<script>" not in html
 
 
 async def test_client_costs_reports_its_calls() -> None:
