@@ -218,29 +218,35 @@ def count_messages(messages: Iterable[Message | Mapping[str, Any]], model: str |
 def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
     """Prompt tokens of ``request`` (its messages, and its tools' JSON if any).
 
-    Several layers need the count of one call (guards, rate limit, budget), and
-    tokenizing is the costly part: the last few counts are kept, keyed by the request's
-    (immutable) messages and tools, so a call's prompt is counted once.
+    Several layers need the count of one call (guards, rate limit, budget), the same
+    prompts come back (a system prompt, a retried or cached question), and tokenizing is
+    the costly part: the last counts are kept, keyed by the (immutable) messages and tools
+    themselves, so a prompt is counted once.
     """
-    model = model or request.model
-    key = encoding_name(model)
-    memo = _recent.get((id(request.messages), id(request.tools), key))
-    if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
-        return memo[2]
+    key: tuple[object, ...] = (request.messages, request.tools, encoding_name(model or request.model))
+    try:
+        memo = _recent.get(key)
+    except TypeError:  # a part that cannot be hashed (a dict in a tool): counted every time
+        return _count(request, model or request.model)
+    if memo is not None:
+        return memo
+    counted = _count(request, model or request.model)
+    if len(_recent) >= _RECENT:
+        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it: no matter
+            del _recent[next(iter(_recent))]
+    _recent[key] = counted
+    return counted
+
+
+def _count(request: ChatRequest, model: str | None) -> TokenCount:
     counted = count_messages(request.messages, model)
     if request.tools:
         from .._core.models import _plain
 
         tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
         counted = TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
-    if len(_recent) >= _RECENT:
-        with contextlib.suppress(RuntimeError, StopIteration):  # another thread changed it: no matter
-            _recent.pop(next(iter(_recent)), None)
-    _recent[(id(request.messages), id(request.tools), key)] = (request.messages, request.tools, counted)
     return counted
 
 
-# (id(messages), id(tools), encoding) -> (messages, tools, count); the objects are kept so
-# their ids stay theirs while the entry lives.
-_recent: dict[tuple[int, int, str], tuple[object, object, TokenCount]] = {}
-_RECENT = 512
+_recent: dict[tuple[object, ...], TokenCount] = {}
+_RECENT = 1024
