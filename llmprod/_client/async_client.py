@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -104,6 +107,9 @@ class AsyncClient:
         self._root = build_stack(self.specs, site)
         self._cache: CacheLayer | None = site.built.get("cache")  # type: ignore[assignment]
         self._closed = False
+        self._inflight: dict[asyncio.Task[Any], int] = {}  # tasks inside a call, and how many
+        self._closing: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()  # cancelled by aclose
+        self._left: asyncio.Event | None = None  # set when a call leaves, while closing
         self.metrics_server: Any = None  # set by from_config when the file starts one
 
     def __repr__(self) -> str:
@@ -165,7 +171,7 @@ class AsyncClient:
         call, ``timeout`` (the overall deadline, seconds), ``tenant``, ``api_key``,
         ``tags``, ``cache`` (a ``CacheControl``), ``slo``, ``region``, ``tier``.
         """
-        return await complete(self._root, self.prepare(prompt, kwargs, stream=False))
+        return await self._complete(self.prepare(prompt, kwargs, stream=False))
 
     def stream(self, prompt: str | None = None, /, **kwargs: Unpack[ChatArgs]) -> AsyncIterator[ChatChunk]:
         """Stream the answer chunk by chunk; takes the same arguments as :meth:`chat`.
@@ -176,7 +182,64 @@ class AsyncClient:
         chunk; a failure after it raises :class:`StreamInterruptedError` with the text
         received so far (an output guard's block raises :class:`OutputRejectedError`).
         """
-        return stream(self._root, self.prepare(prompt, kwargs, stream=True))
+        return self._stream(self.prepare(prompt, kwargs, stream=True))
+
+    # A call in flight runs in its caller's task, which ``aclose`` cancels (and only
+    # while the task is inside the call): the call then ends with ClientClosedError.
+    async def _complete(self, call: Call) -> ChatResponse:
+        task = self._enter()
+        try:
+            return await complete(self._root, call)
+        except asyncio.CancelledError:
+            if self._cancelled_by_close(task):
+                raise _closed_in_flight() from None
+            raise
+        finally:
+            self._leave(task)
+
+    async def _stream(self, call: Call) -> AsyncIterator[ChatChunk]:
+        chunks = stream(self._root, call)
+        try:
+            while True:
+                task = self._enter()
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if self._cancelled_by_close(task):
+                        raise _closed_in_flight() from None
+                    raise
+                finally:
+                    self._leave(task)
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
+
+    def _enter(self) -> asyncio.Task[Any] | None:
+        if self._closed:
+            raise ClientClosedError("this client is closed")
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight[task] = self._inflight.get(task, 0) + 1
+        return task
+
+    def _leave(self, task: asyncio.Task[Any] | None) -> None:
+        if task is None:
+            return
+        left = self._inflight.pop(task, 1) - 1
+        if left:
+            self._inflight[task] = left
+        elif self._left is not None:
+            self._left.set()
+
+    def _cancelled_by_close(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether ``aclose`` cancelled ``task`` (and nobody else did): its cancellation
+        is then undone and the call raises ClientClosedError instead."""
+        if task is None or task not in self._closing:
+            return False
+        self._closing.discard(task)
+        return task.uncancel() == 0
 
     async def batch(
         self,
@@ -192,8 +255,6 @@ class AsyncClient:
         error instead of failing the whole batch. ``progress=True`` shows a progress bar
         (tqdm's when installed, in notebooks too); a callable receives ``(done, total)``.
         """
-        import asyncio
-
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(f"must be an integer >= 1, got {concurrency!r}", field="concurrency")
         gate = asyncio.Semaphore(concurrency)
@@ -207,7 +268,7 @@ class AsyncClient:
                     if isinstance(item, str):
                         return await self.chat(item, **kwargs)
                     call = self.prepare(None, {**kwargs, "messages": item}, stream=False)
-                    return await complete(self._root, call)
+                    return await self._complete(call)
                 except LLMProdError as exc:
                     return exc
                 finally:
@@ -243,19 +304,43 @@ class AsyncClient:
         self._emit(feedback_event(response_id, score, label))
 
     async def aclose(self) -> None:
-        """Close every backend (connections, engines). The client is unusable after."""
+        """End the calls in flight (:class:`ClientClosedError`), then close every backend
+        (connections, engines). The client is unusable after."""
         if self._closed:
             return
         self._closed = True
+        await self._end_calls_in_flight()
         await self._root.aclose()
         if self._owns_ledger and isinstance(self.ledger, RedisLedger):
             await self.ledger.aclose()
+
+    async def _end_calls_in_flight(self) -> None:
+        """Cancel the tasks inside a call on this loop, and wait until they left it (their
+        connections released): the backends close only after."""
+        loop = asyncio.get_running_loop()
+        here = [t for t in self._inflight if t.get_loop() is loop and t is not asyncio.current_task()]
+        if not here:
+            return
+        self._closing.update(here)
+        for task in here:
+            task.cancel()
+        self._left = asyncio.Event()
+        # Bounded: a call that swallows its cancellation must not block the close.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                while any(t in self._inflight for t in here):
+                    await self._left.wait()
+                    self._left.clear()
 
     async def __aenter__(self) -> AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _closed_in_flight() -> ClientClosedError:
+    return ClientClosedError("the client was closed while this call was in flight")
 
 
 def feedback_event(response_id: str, score: float | None, label: str | None) -> Feedback:

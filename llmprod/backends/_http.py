@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import functools
 import importlib.util
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +182,7 @@ class HttpPool:
         self.transport = transport
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._lifetime: AsyncGenerator[None, None] | None = None
         self._urls: dict[str, httpx.URL] = {}
 
     def get(self) -> httpx.AsyncClient:
@@ -203,6 +205,7 @@ class HttpPool:
                 # response's headers for them through urllib: a large share of a call's CPU.
                 self._client._cookies = _no_cookies()
             self._loop = loop
+            self._lifetime = _closed_with_loop(self._client)
         return self._client
 
     def url(self, path: str) -> httpx.URL:
@@ -215,8 +218,34 @@ class HttpPool:
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
+        lifetime, self._lifetime = self._lifetime, None
         if client is not None and not client.is_closed:
             await client.aclose()
+        if lifetime is not None:
+            await lifetime.aclose()
+
+
+def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Close ``client`` when the loop it belongs to shuts down.
+
+    A pool is bound to its loop; a client used from ``asyncio.run`` after
+    ``asyncio.run`` would otherwise leave the first loop's connections (an aiohttp
+    session) unclosed. The loop finalizes the async generators started on it when it
+    shuts down (``asyncio.run`` does, so does ``asyncio.Runner``): this one, started
+    here, closes the client then, on its own loop.
+    """
+
+    async def lifetime() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            if not client.is_closed:
+                await client.aclose()
+
+    generator = lifetime()
+    with contextlib.suppress(StopIteration):
+        generator.asend(None).send(None)  # runs to its yield: the loop now tracks it
+    return generator
 
 
 @functools.cache
