@@ -1,8 +1,9 @@
 """The spend ledger: a hook that records every call's cost.
 
 Every client has one (``client.costs()`` reports it). It takes ``CallFinished`` events
-(cost, tokens, model, deployment, tenant, tags) and ``CacheLookup`` events (what a
-hit saved, attributed to the call when it finishes). Safe to share between threads
+(cost, tokens, model, deployment, tenant, tags), ``CacheLookup`` events (what a
+hit saved, attributed to the call when it finishes) and ``BudgetAlert`` events of kind
+``"overspend"`` (how far a hard budget's spend went past its limit). Safe to share between threads
 and tasks: one lock, held only to update numbers. Export: :meth:`Ledger.report`
 (``to_dict()``), :meth:`Ledger.to_jsonl`. For spend shared by many processes, use
 :class:`RedisLedger` (pass it in ``hooks=``; the client then reports from it).
@@ -18,7 +19,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._core.events import CacheLookup, CallFinished, Event
+from .._core.events import BudgetAlert, CacheLookup, CallFinished, Event
 from ._report import GROUPS, CostReport, Totals
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Ledger:
         self._total = Totals()
         self._groups: dict[str, dict[str, Totals]] = {g: {} for g in GROUPS}
         self._pending_saved: dict[str, float] = {}
+        self._overspent: dict[str, float] = {}  # by budget name and window: the most spent past its limit
         # (time, event, totals): the JSON record is built only when exported.
         self._records: deque[tuple[float, CallFinished, Totals]] = deque(maxlen=keep)
 
@@ -82,6 +84,10 @@ class Ledger:
                         self._pending_saved[event.call_id] = event.saved_cost
         elif isinstance(event, CallFinished):
             self.record(event)
+        elif isinstance(event, BudgetAlert) and event.kind == "overspend":
+            with self._lock:
+                over = max(event.spent - event.limit, 0.0)
+                self._overspent[event.budget] = max(self._overspent.get(event.budget, 0.0), over)
 
     def record(self, event: CallFinished) -> Totals:
         """Count one finished call; returns what it added."""
@@ -104,8 +110,9 @@ class Ledger:
             total.merge(self._total)
             groups = {g: {k: _copy(t) for k, t in rows.items()} for g, rows in self._groups.items()}
             records = list(self._records)
+            overspent = dict(self._overspent)
         timeline = [(when, _model(event), totals.cost) for when, event, totals in records if event.response is not None]
-        return CostReport(total, groups, timeline)
+        return CostReport(total, groups, timeline, overspent)
 
     def to_jsonl(self) -> str:
         """The recent calls, one JSON object a line (no prompt or answer text)."""

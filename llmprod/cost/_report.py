@@ -69,12 +69,20 @@ class CostReport:
     """A snapshot of the ledger: totals, and the same by model, deployment, tenant, tag.
 
     ``timeline`` is ``(unix time, model, cost)`` per recent call, oldest first (what
-    the ledger keeps; empty for a report read from Redis).
+    the ledger keeps; empty for a report read from Redis). ``overspent_by_budget`` is
+    how far each hard budget's spend went past its limit (USD, by budget name and
+    window, as this process saw it: a provider that ignored ``max_tokens``);
+    ``overspent`` is their sum, 0.0 when every budget held.
     """
 
     total: Totals
     groups: Mapping[str, Mapping[str, Totals]] = field(default_factory=dict)
     timeline: Sequence[tuple[float, str, float]] = ()
+    overspent_by_budget: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def overspent(self) -> float:
+        return sum(self.overspent_by_budget.values())
 
     def by(self, group: str) -> Mapping[str, Totals]:
         """One breakdown: ``"model"``, ``"deployment"``, ``"tenant"`` or ``"tag"``."""
@@ -84,6 +92,8 @@ class CostReport:
         return {
             "total": self.total.to_dict(),
             **{g: {k: t.to_dict() for k, t in sorted(self.by(g).items())} for g in GROUPS},
+            "overspent": self.overspent,
+            "overspent_by_budget": dict(self.overspent_by_budget),
         }
 
     def rows(self) -> list[dict[str, Any]]:

@@ -14,9 +14,10 @@ A provider that ignores ``max_tokens`` could still make a call cost more than it
 reserved. Under a budget, a stream is cut when it runs well past ``max_tokens`` (counted
 locally as it arrives, so with a margin for tokenizers that count differently: 1.5 times
 ``max_tokens`` plus 16): the layer stops reading, closes the provider's stream and ends
-the caller's with ``finish_reason="length"``; whatever is spent over a reservation anyway is settled,
-reported (a :class:`BudgetAlert` of kind ``"overspend"`` and a warning), and makes the
-next calls refused until the window has room again.
+the caller's with ``finish_reason="length"``. Whatever is spent over a reservation anyway
+(a whole answer cannot be cut) is settled and logged; spend past the hard limit is
+reported (a :class:`BudgetAlert` of kind ``"overspend"``, the ledger's ``overspent``), and
+the next calls are refused until the window has room again.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ class CostLayer(Layer):
             if actual is not None and actual > reservation.amount and budget.hard is not None:
                 over = actual - reservation.amount
                 log.warning("llmprod: budget %s: a call cost $%.6f more than it reserved", reservation.key, over)
-                self.emit(BudgetAlert(budget=reservation.key, kind="overspend", spent=spent, limit=budget.hard))
+                if spent > budget.hard:  # past the limit: reported (the ledger's ``overspent``)
+                    self.emit(BudgetAlert(budget=reservation.key, kind="overspend", spent=spent, limit=budget.hard))
             if budget.soft is None or spent < budget.soft:
                 continue
             if not await store.first_alert(reservation.key, "soft", window_ttl(budget.window)):
