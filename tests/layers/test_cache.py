@@ -28,6 +28,7 @@ from llmprod.layers._cache_entry import (
     decode,
     encode,
     is_deterministic,
+    local_key,
     new_entry,
 )
 from llmprod.layers.cache import CacheLayer, MemoryStore
@@ -94,6 +95,50 @@ def test_key_ignores_what_cannot_change_the_answer() -> None:
 )
 def test_key_changes_with_every_output_parameter(changed: dict[str, Any]) -> None:
     assert cache_key(request(**changed), "ns") != cache_key(request(), "ns")
+
+
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+OTHER_TOOL = {"type": "function", "function": {"name": "search", "parameters": {"type": "object"}}}
+TOOLING = [
+    ({"tools": [TOOL]}, {}),
+    ({"tools": [TOOL]}, {"tools": [OTHER_TOOL]}),
+    ({"tools": [TOOL], "tool_choice": "required"}, {"tools": [TOOL]}),
+    ({"tools": [TOOL], "tool_choice": "required"}, {"tools": [TOOL], "tool_choice": "none"}),
+    ({"presence_penalty": 1.0}, {}),
+    ({"presence_penalty": 1.0}, {"presence_penalty": 0.5}),
+    ({"frequency_penalty": 1.0}, {}),
+    ({"frequency_penalty": 1.0}, {"presence_penalty": 1.0}),
+]
+
+
+TOOLING_IDS = [
+    "tools-vs-none",
+    "tools-vs-other-tools",
+    "tool_choice-vs-unset",
+    "tool_choice-required-vs-none",
+    "presence-vs-unset",
+    "presence-1-vs-0.5",
+    "frequency-vs-unset",
+    "frequency-vs-presence",
+]
+
+
+@pytest.mark.parametrize(("one", "other"), TOOLING, ids=TOOLING_IDS)
+def test_both_keys_cover_tools_tool_choice_and_penalties(one: dict[str, Any], other: dict[str, Any]) -> None:
+    # The shared (Redis) key and the in-memory key must tell these requests apart.
+    assert cache_key(request(**one), "ns") != cache_key(request(**other), "ns")
+    assert local_key(request(**one), "ns") != local_key(request(**other), "ns")
+    assert local_key(request(**one), "ns") == local_key(request(**one), "ns")
+
+
+async def test_requests_that_differ_only_in_tools_or_penalties_are_never_served_each_others_answers() -> None:
+    backend = FakeBackend(lambda r: f"answer {len(backend.requests)}")
+    cache = layer(backend)
+    first = [await cache.complete(request(**kwargs)) for kwargs, _ in TOOLING[::2]] + [await cache.complete(request())]
+    again = [await cache.complete(request(**kwargs)) for kwargs, _ in TOOLING[::2]] + [await cache.complete(request())]
+    assert [r.cached for r in first] == [False] * 5 and [r.cached for r in again] == [True] * 5
+    assert len({r.text for r in first}) == 5 and [r.text for r in again] == [r.text for r in first]
+    assert len(backend.requests) == 5
 
 
 def test_key_holds_no_prompt_tenant_or_api_key() -> None:
@@ -180,6 +225,53 @@ async def test_second_identical_request_is_a_hit() -> None:
     assert outcomes(events) == ["miss", "hit"]
     hit = events[-1]
     assert hit.saved_cost == 0.002 and hit.saved_tokens == 15
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["chat", "stream"])
+async def test_a_hit_costs_nothing_and_the_original_cost_is_reported_as_saved(stream: bool) -> None:
+    backend = FakeBackend(lambda r: answer(cost=0.002))
+    events: list[Any] = []
+    cache = layer(backend, events=events)
+
+    async def call() -> ChatResponse:
+        if not stream:
+            return await cache.complete(request())
+        final = (await collect(cache.stream(request())))[-1].response
+        assert final is not None
+        return final
+
+    first = await cache.complete(request())  # priced by the provider (a stream's answer is priced above)
+    hit = await call()
+    assert not first.cached and first.cost == 0.002
+    assert hit.cached and hit.cost == 0.0
+    lookup = [e for e in events if isinstance(e, CacheLookup)][-1]
+    assert (lookup.outcome, lookup.saved_cost, lookup.saved_tokens) == ("hit", 0.002, 15)
+
+
+async def test_an_unpriced_hit_costs_none_not_zero() -> None:
+    backend = FakeBackend(lambda r: answer(cost=None))
+    events: list[Any] = []
+    cache = layer(backend, events=events)
+    await cache.complete(request())
+    hit = await cache.complete(request())
+    assert hit.cached and hit.cost is None
+    assert [e.saved_cost for e in events if isinstance(e, CacheLookup)] == [None, None]
+
+
+async def test_the_ledger_counts_a_hit_at_zero_and_its_saving() -> None:
+    from llmprod.cost import prices
+
+    prices.register("cache-cost-test-model", input=1000.0, output=1000.0)  # $0.001 a token
+    backend = FakeBackend(lambda r: "four", model="cache-cost-test-model")
+    async with client(backend) as c:
+        first = await c.chat("What is 2 + 2?")
+        hits = [await c.chat("What is 2 + 2?"), (await collect(c.stream("What is 2 + 2?")))[-1].response]
+        report = c.costs()
+    assert first.cost is not None and first.cost > 0
+    assert [(h.cached, h.cost) for h in hits if h is not None] == [(True, 0.0), (True, 0.0)]
+    assert report.total.cost == pytest.approx(first.cost)
+    assert report.total.saved == pytest.approx(2 * first.cost)
+    assert report.total.cache_hits == 2 and report.total.requests == 3
 
 
 async def test_entry_expires_after_its_ttl() -> None:
