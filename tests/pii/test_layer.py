@@ -150,3 +150,29 @@ async def test_client_end_to_end_with_cache_below() -> None:
 def test_bad_config_fails_when_built() -> None:
     with pytest.raises(llmprod.ConfigError):
         PIILayer(as_layer(FakeBackend(lambda r: "x")), PII(entities=["NOPE"]), lambda e: None)
+
+
+ENDINGS = [
+    ["Write to <EMAIL_1> or to <"],  # the restorer holds back "<" (a placeholder may follow)
+    ["Write to <EMAIL_1", "> and <EMAIL_1"],  # ... and an unfinished placeholder
+    ["Call +44 20 7946 ", "0958"],  # the redactor holds back digits (a phone number may go on)
+    ["Mail jo@example.com"],  # an address right at the end
+    ["ok"],
+]
+
+
+@pytest.mark.parametrize("chunks", ENDINGS, ids=["lt", "placeholder", "phone", "email", "word"])
+@pytest.mark.parametrize(("mode", "redact_output"), [("pseudonymize", True), ("pseudonymize", False), ("mask", True)])
+async def test_the_held_back_tail_is_flushed_when_the_stream_ends(
+    chunks: list[str], mode: str, redact_output: bool
+) -> None:
+    # What a stream hands over, joined, is what a whole answer would be: the tail the
+    # redactor or the restorer holds back is let out with the final chunk, not dropped.
+    config = PII(mode=mode, redact_output=redact_output)  # type: ignore[arg-type]
+    streamed_layer = PIILayer(as_layer(ChunkedBackend(chunks)), config, lambda e: None)  # type: ignore[arg-type]
+    whole_layer = PIILayer(as_layer(FakeBackend(lambda r: "".join(chunks))), config, lambda e: None)
+    got = [chunk async for chunk in streamed_layer.stream(_request())]
+    whole = await whole_layer.complete(_request())
+    final = got[-1].response
+    assert final is not None
+    assert "".join(c.text for c in got) == final.text == whole.text != ""
