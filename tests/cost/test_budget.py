@@ -181,3 +181,27 @@ async def test_an_api_keys_own_budget_counts_that_keys_calls_on_top_of_the_clien
     # team-b has no budget of its own: only the client's $0.2 bounds it, with team-a's spend counted.
     assert [type(o) for o in b].count(llmprod.ChatResponse) == int((0.2 - 2 * ACTUAL) // WORST)
     assert backend.calls == 2 + 5
+
+
+async def test_a_stream_broken_mid_way_is_billed_for_what_was_generated() -> None:
+    # The provider bills the tokens it generated before the connection broke: the
+    # budget is charged for them (not released), so the next call sees the spend.
+    from llmprod.cost import prices
+    from llmprod.cost._tokens import count_text
+    from llmprod.testing import Fault, FaultServer
+
+    prices.register("broken-stream-test-model", input=0.0, output=1000.0)  # $0.001 an output token
+    async with FaultServer() as server:
+        server.reply(" ".join(["alpha"] * 30))
+        server.push(Fault.cut(after=11))  # the role frame and ten words, then the connection drops
+        backend = llmprod.OpenAICompatible(base_url=server.url, model="broken-stream-test-model")
+        async with llmprod.AsyncClient(backend, retry=None, breaker=None, budget=llmprod.Budget(hard=0.05)) as c:
+            with pytest.raises(llmprod.StreamInterruptedError) as broken:
+                async for _ in c.stream("go", max_tokens=40):
+                    pass
+            with pytest.raises(llmprod.BudgetExceededError) as refused:  # worst case $0.04 + what the break cost
+                await c.chat("go", max_tokens=40)
+    generated = count_text(broken.value.partial_text, "broken-stream-test-model").tokens
+    assert broken.value.partial_text == "alpha " * 10 and generated >= 10
+    assert refused.value.spent == pytest.approx(generated * 0.001)
+    assert len(server.requests) == 1
