@@ -4,7 +4,6 @@ closing a stream closes everything below it, and a user's layer sits where it is
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -17,6 +16,7 @@ from llmprod.errors import ServerError
 from llmprod.events import AttemptFinished, CallFinished, CallStarted, Event, FallbackUsed, RetryScheduled
 from llmprod.layers import Call, Insert, Layer, Opened
 from llmprod.testing import FakeBackend, Fault, FaultServer
+from tests.waiting import eventually
 
 
 def _flaky_then(text: str) -> FakeBackend:
@@ -102,11 +102,7 @@ async def test_a_failed_chat_and_stream_report_the_same_events() -> None:
 
 async def _settled(condition: Callable[[], bool]) -> None:
     """Wait for the servers to see what the client did (bounded; ordering, not timing)."""
-    deadline = time.monotonic() + 5.0
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the servers never saw the connection close")
-        await asyncio.sleep(0.01)
+    await eventually(condition, "the servers seeing the connection close")
 
 
 def _slow_stream() -> Fault:

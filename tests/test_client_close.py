@@ -14,35 +14,18 @@ import contextlib
 import gc
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 import llmprod
 from llmprod.testing import Fault, FaultServer
+from tests.waiting import eventually, eventually_sync
 
 pytest.importorskip("aiohttp")  # the leaks below are aiohttp's session and connector
 
 HOUR = llmprod.Timeout(total=3600, attempt=3600, stream_idle=3600)
-SAFETY = 60.0  # a broken close shows as threads still blocked after this long
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait, in this thread, until ``condition`` holds (order, not time)."""
-    event = threading.Event()
-    for _ in range(int(SAFETY / 0.01)):
-        if condition():
-            return
-        event.wait(0.01)
-    raise AssertionError("the condition never held")
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    for _ in range(int(SAFETY / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the condition never held")
+SAFETY = 60.0  # a broken close shows as calls still pending after this long
 
 
 @contextlib.contextmanager
@@ -91,15 +74,15 @@ def test_close_ends_the_calls_of_eight_threads(sync_fault_server: FaultServer) -
     threads = [threading.Thread(target=chat, args=(i,), daemon=True) for i in range(4)]
     for t in threads:
         t.start()
-    wait_until(lambda: len(server.requests) == 4)
+    eventually_sync(lambda: len(server.requests) == 4)
     threads += [threading.Thread(target=stream, args=(i,), daemon=True) for i in range(4, 8)]
     for t in threads[4:]:
         t.start()
-    wait_until(lambda: len(first_chunks) == 4)  # every stream is past its first chunk
+    eventually_sync(lambda: len(first_chunks) == 4)  # every stream is past its first chunk
 
     client.close()
     with contextlib.suppress(AssertionError):
-        wait_until(lambda: not any(t.is_alive() for t in threads))
+        eventually_sync(lambda: not any(t.is_alive() for t in threads))
     assert [t.is_alive() for t in threads] == [False] * 8
     assert {i: type(o).__name__ for i, o in outcomes.items()} == dict.fromkeys(range(8), "ClientClosedError")
     with pytest.raises(llmprod.errors.ClientClosedError):
@@ -129,9 +112,9 @@ async def close_with_eight_calls_in_flight(server: FaultServer) -> list[str]:
         return "ended"
 
     chats = [asyncio.ensure_future(chat(i)) for i in range(4)]
-    await until(lambda: len(server.requests) == 4)
+    await eventually(lambda: len(server.requests) == 4)
     streams = [asyncio.ensure_future(stream(i)) for i in range(4, 8)]
-    await until(lambda: len(first_chunks) == 4)  # every stream is past its first chunk
+    await eventually(lambda: len(first_chunks) == 4)  # every stream is past its first chunk
 
     await client.aclose()
     _, pending = await asyncio.wait([*chats, *streams], timeout=SAFETY)

@@ -64,10 +64,8 @@ def deployed() -> Iterator[tuple[Any, str]]:
         assert _running() == 1  # min_replicas: the scale-out test starts from here
         yield handle, f"http://127.0.0.1:{port}"
     finally:
-        started = time.monotonic()
-        serve.shutdown()
+        serve.shutdown()  # a hang here is bounded by the suite's per-test timeout
         ray.shutdown()
-        assert time.monotonic() - started < 30, "Ray Serve did not shut down within 30 s"
 
 
 def _running() -> int:

@@ -11,7 +11,7 @@ import struct
 import threading
 import zlib
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -64,10 +64,18 @@ class FaultServer:
     :meth:`script` and :meth:`always`; set the default answer with :meth:`reply`.
     Without a reply set, the answer is a few words derived from the prompt
     (deterministic, at most ``max_tokens`` words, usage counted one token a word).
+    ``sleep`` is what the server awaits for a fault's ``delay`` and ``chunk_delay``
+    (``asyncio.sleep``; a test can pass its own to see or control the pauses).
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, wires: Sequence[Wire] | None = None, words: int = 8
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        wires: Sequence[Wire] | None = None,
+        words: int = 8,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.host = host
         self.port = port
@@ -84,6 +92,7 @@ class FaultServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sleep = sleep
 
     def __repr__(self) -> str:
         return f"FaultServer(url={self.url!r}, wires={sorted(self._routes)})"
@@ -260,7 +269,7 @@ class FaultServer:
         planned, default_reply, count = self._next()
         fault = planned if isinstance(planned, Fault) else _NO_FAULT
         if fault.delay:
-            await asyncio.sleep(fault.delay)
+            await self._sleep(fault.delay)
         if fault.hang:
             await reader.read()
             return False
@@ -357,7 +366,7 @@ class FaultServer:
                 writer.write(b"".join(encode(f) for f in frames[:start]))
                 await writer.drain()
             for frame in frames[start:]:
-                await asyncio.sleep(fault.chunk_delay)
+                await self._sleep(fault.chunk_delay)
                 writer.write(encode(frame))
                 await writer.drain()
         else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -81,14 +80,14 @@ async def test_stream_broken_midway(backend: OpenAICompatible, fault_server: Fau
 
 
 async def test_read_timeout_is_a_timeout(backend: OpenAICompatible, fault_server: FaultServer) -> None:
+    # The server never answers (then drips a frame every 5 s): only the read timeout
+    # can end these calls, and it ends them as a timeout, never a connection error.
     fault_server.push(Fault.hanging(), Fault.slow(chunk_delay=5))
-    started = time.monotonic()
     with pytest.raises(ProviderTimeoutError):
         await backend.complete(ASK)
     with pytest.raises(ProviderTimeoutError):
         async for _ in backend.stream(ASK):
             pass
-    assert time.monotonic() - started < 8
 
 
 async def test_a_kept_alive_connection_the_server_closed_is_replaced(

@@ -18,6 +18,7 @@ from llmprod.backends import ChatRequest
 from llmprod.errors import ServerError
 from llmprod.layers.balance import BalanceLayer
 from llmprod.testing import FakeBackend
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.looptime
 
@@ -90,8 +91,7 @@ async def test_p95_delay_needs_observations_first() -> None:
     assert balance.hedges == 0
     replica.delay = 0.3  # now slow: far past the observed p95
     first = asyncio.create_task(balance.complete(request()))
-    while balance.hedges == 0:
-        await asyncio.sleep(0.01)
+    await eventually(lambda: balance.hedges == 1)
     replica.delay = 0.0
     assert (await first).text == "from r"
     assert replica.cancelled == 1
@@ -118,9 +118,7 @@ async def test_caller_cancelling_leaves_no_task_running() -> None:
     a, b = Replica("a", delay=5.0), Replica("b", delay=5.0)
     balance = hedged([a, b], delay=0.01, max_extra=1.0)
     call = asyncio.create_task(balance.complete(request()))
-    while balance.hedges == 0:
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(0.01)
+    await eventually(lambda: len(a.requests) == len(b.requests) == 1)  # the primary and its hedge both started
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from llmprod.layers._buckets import Limit, MemoryBuckets, plan
 from llmprod.layers._estimate import prompt_tokens
 from llmprod.testing import FakeBackend
 from tests.fixtures_secrets import TENANT_KEY_A, TENANT_KEY_B
+from tests.layers.calls import until
 
 
 def _client(limit: llmprod.RateLimit, backend: Any = None, **options: Any) -> tuple[llmprod.AsyncClient, list[Any]]:
@@ -74,10 +74,11 @@ async def test_tokens_per_minute_reserves_prompt_plus_max_tokens_then_settles_to
         await gate.wait()
         return "ok"
 
-    client, _ = _client(llmprod.RateLimit(tokens_per_minute=1000, on_limit="reject", per="client"), FakeBackend(held))
+    backend = FakeBackend(held)
+    client, _ = _client(llmprod.RateLimit(tokens_per_minute=1000, on_limit="reject", per="client"), backend)
     reserved = prompt_tokens(llmprod.backends.ChatRequest(messages=(llmprod.Message("user", "q0"),))).tokens + 200
     calls = [asyncio.ensure_future(client.chat(f"q{i}", max_tokens=200)) for i in range(10)]
-    await asyncio.sleep(0.05)
+    await until(lambda: len(backend.requests) + sum(c.done() for c in calls) == 10)  # each admitted or refused
     gate.set()
     results = await asyncio.gather(*calls, return_exceptions=True)
     ok = [r for r in results if isinstance(r, llmprod.ChatResponse)]
@@ -94,26 +95,29 @@ async def test_a_call_larger_than_the_token_limit_is_refused_clearly() -> None:
     assert caught.value.retry_after is None
 
 
+@pytest.mark.looptime  # the buckets and the wait read the loop's clock, run virtual: exact figures
 async def test_wait_mode_waits_for_capacity() -> None:
     client, events = _client(llmprod.RateLimit(requests_per_minute=120, per="client"))  # refills 2 a second
     admitted, _ = await _admitted(client, 120)
     assert admitted == 120
-    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     await client.chat("one more")
-    waited = time.monotonic() - started
-    assert 0.35 <= waited < 3.0
+    assert loop.time() - started == pytest.approx(0.5)  # the bucket was empty: one request's refill
     hit = [e for e in events if isinstance(e, llmprod.events.RateLimitHit)][-1]
-    assert not hit.rejected and hit.waited == pytest.approx(0.5, abs=0.1)
+    assert not hit.rejected and hit.waited == pytest.approx(0.5)
 
 
+@pytest.mark.looptime
 async def test_wait_mode_never_waits_past_the_deadline() -> None:
     client, _ = _client(llmprod.RateLimit(requests_per_minute=6, per="client"))  # one every 10 s
     assert (await _admitted(client, 6))[0] == 6
-    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     with pytest.raises(llmprod.RateLimitedError, match="deadline") as caught:
         await client.chat("late", timeout=1.0)
-    assert time.monotonic() - started < 0.5  # refused at once, not after sleeping
-    assert caught.value.retry_after == pytest.approx(10.0, abs=0.5)
+    assert loop.time() - started == 0.0  # refused at once, not after sleeping
+    assert caught.value.retry_after == pytest.approx(10.0)
 
 
 async def test_reject_mode_raises_at_once_with_retry_after() -> None:
@@ -126,10 +130,10 @@ async def test_reject_mode_raises_at_once_with_retry_after() -> None:
 
 
 async def test_a_cancelled_waiter_gives_its_place_back() -> None:
-    client, _ = _client(llmprod.RateLimit(requests_per_minute=2, per="client"))  # one every 30 s
+    client, events = _client(llmprod.RateLimit(requests_per_minute=2, per="client"))  # one every 30 s
     assert (await _admitted(client, 2))[0] == 2
     waiter = asyncio.ensure_future(client.chat("queued", timeout=60))
-    await asyncio.sleep(0.05)
+    await until(lambda: any(isinstance(e, llmprod.events.RateLimitHit) and not e.rejected for e in events))  # queued
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiter
