@@ -44,6 +44,9 @@ class AsyncClient:
     ``redis`` extra): it fills the ``redis_url`` of the breaker, cache, budget and rate
     limit configs that do not name their own, and the spend ledger's totals go there
     too (``await client.ledger.areport()`` reads every process's). It turns no layer on.
+    ``resume=True`` continues a stream that broke after its first chunk, where the
+    deployment can continue an answer (``llmprod.layers.resume``), instead of raising
+    :class:`StreamInterruptedError`.
 
     Example::
 
@@ -70,6 +73,7 @@ class AsyncClient:
         fallback: FallbackFunction | None = None,
         redis_url: str | None = None,
         layers: Sequence[Insert] = (),
+        resume: bool = False,
     ) -> None:
         self.deployments, self.config = stack_config(
             deployments,
@@ -87,6 +91,7 @@ class AsyncClient:
             fallback=fallback,
             redis_url=redis_url,
             layers=layers,
+            resume=resume,
         )
         telemetry = self.config.telemetry
         self._slo_targets = router.slo_targets if router is not None else SLO_TARGETS

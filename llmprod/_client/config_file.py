@@ -14,6 +14,8 @@
     [redis]                                 # optional: one Redis shared by every process
     url = "${REDIS_URL}"                    # breaker, cache, budget, rate limit and ledger
 
+``resume = true`` (a top-level key) continues broken streams where a deployment can.
+
 Whatever the client's constructor takes can be set here (a test holds the two
 together). The whole file is checked before anything is built, and every problem is
 reported at once (:class:`ConfigFileError`), each with its key path
@@ -62,7 +64,7 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 _OFF_ALLOWED = {"retry", "breaker", "telemetry"}
 # Top-level keys that are not a config class: what each becomes is built below.
-_SPECIAL = ("deployments", "redis", "hooks", "fallback", "access", "router", "prometheus", "prices", "layers")
+_SPECIAL = ("deployments", "redis", "hooks", "fallback", "access", "router", "prometheus", "prices", "layers", "resume")
 TOP_LEVEL = (*_SPECIAL, *_SECTIONS)
 # Client keyword argument -> the top-level key that sets it.
 CLIENT_KEYS = {"deployments": "deployments", "redis_url": "redis", **{k: k for k in TOP_LEVEL if k != "redis"}}
@@ -712,6 +714,11 @@ def load_config(source: str | Path | Mapping[str, Any], *, apply: bool = True) -
         options["layers"] = _layers(data["layers"], problems)
     if "router" in data:
         options["router"] = _router(data["router"], problems)
+    if "resume" in data:
+        if isinstance(data["resume"], bool):
+            options["resume"] = data["resume"]
+        else:
+            problems.add("expected true or false", "resume")
     metrics = _prometheus(data["prometheus"], problems) if "prometheus" in data else None
     set_prices = _prices(data["prices"], base, problems) if "prices" in data else None
     if "redis" in data:

@@ -12,7 +12,7 @@ from typing import Any
 from .._core.backend import Backend
 from .._core.config import Breaker, Telemetry
 from .._core.deployment import Deployment, as_deployment
-from .._core.errors import LLMProdError
+from .._core.errors import ConfigError, LLMProdError
 from .._core.stack import Insert, StackConfig
 from .shared_state import check_redis_url, with_redis
 
@@ -35,6 +35,8 @@ def stack_config(
         deployments = [deployments]
     if not deployments:
         raise LLMProdError("a client needs at least one deployment")
+    if not isinstance(options.get("resume", False), bool):
+        raise ConfigError("must be True or False", path="resume")
     if isinstance(telemetry, bool):
         telemetry = Telemetry(enabled=telemetry)
     if redis_url is not None:  # one Redis for every piece of shared state (shared_state.py)

@@ -4,7 +4,7 @@
 
     call > last_resort > telemetry > access > guards > rate_limit > pii > cache
         > output_guard > cost > router | fallback
-        > [per deployment] retry > balance
+        > [per deployment] resume > retry > balance
         > [per replica] breaker > attempt > provider
 
 Optional layers are left out when not configured. Two specs fan out: the router or
@@ -86,6 +86,7 @@ class StackConfig:
     router: Router | None = None
     fallback: FallbackFunction | None = None
     layers: Sequence[Insert] = ()
+    resume: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,8 @@ def layer_specs(config: StackConfig, deployments: Sequence[Deployment]) -> list[
     else:
         about = f"{len(deployments)} deployments, tried in order" if len(deployments) > 1 else "one deployment"
         specs.append(LayerSpec("fallback", "call", _fallback, about, fans_out=True))
+    if c.resume:
+        specs.append(LayerSpec("resume", "deployment", _resume, _about_resume(deployments)))
     if c.retry is not None and c.retry.attempts > 1:
         specs.append(LayerSpec("retry", "deployment", _retry, _about_retry(c.retry)))
     specs.append(LayerSpec("balance", "deployment", _balance, "spreads calls over replicas; hedges", fans_out=True))
@@ -323,6 +326,16 @@ def _fallback(inners: list[Layer], site: Site) -> Layer:
     return FallbackLayer(inners, site.emit)
 
 
+def _resume(inner: Layer, site: Site) -> Layer:
+    from ..layers.resume import ResumeLayer, can_continue
+
+    assert site.deployment is not None
+    replicas = site.deployment.replicas
+    if not all(can_continue(r) for r in replicas):
+        return inner  # a broken stream is interrupted, as without resume
+    return ResumeLayer(inner, replicas[0], deployment=site.deployment.label)  # type: ignore[arg-type]
+
+
 def _retry(inner: Layer, site: Site) -> Layer:
     from ..layers.retry import RetryLayer
 
@@ -383,6 +396,17 @@ def _about_budget(b: Budget | None) -> str:
         return "prices every answer; no budget"
     limits = ", ".join(f"{k} ${v:g}" for k, v in (("hard", b.hard), ("soft", b.soft)) if v is not None)
     return f"prices every answer; budget {limits} per {b.per} per {b.window}"
+
+
+def _about_resume(deployments: Sequence[Deployment]) -> str:
+    from ..layers.resume import can_continue
+
+    able = [d.label for d in deployments if all(can_continue(r) for r in d.replicas)]
+    unable = [d.label for d in deployments if d.label not in able]
+    parts = [f"continues broken streams on {', '.join(able)}"] if able else []
+    if unable:
+        parts.append(f"cannot on {', '.join(unable)}")
+    return "; ".join(parts)
 
 
 def _about_retry(r: Retry) -> str:
