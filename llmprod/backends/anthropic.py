@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from .._core.errors import (
@@ -83,6 +84,7 @@ class Anthropic:
     """
 
     provider = "anthropic"  # OpenTelemetry gen_ai.provider.name
+    continues = True  # an assistant prefill: a broken stream can be resumed (see continuation)
 
     def __init__(
         self,
@@ -144,6 +146,20 @@ class Anthropic:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+    def continuation(self, request: ChatRequest, text: str) -> ChatRequest:
+        """``request`` asking the model to continue its answer from ``text``: the text as
+        a prefilled assistant turn, which the model continues (the API refuses one that
+        ends in whitespace: ``text`` is stripped of it). A prefill the request had itself
+        is extended. Some models refuse prefills (with extended thinking, for one): that
+        request fails like any other, and the stream is interrupted as without resuming.
+        """
+        text = text.rstrip()
+        messages = request.messages
+        last = messages[-1]
+        if last.role == "assistant" and isinstance(last.content, str) and not last.tool_calls:
+            return replace(request, messages=(*messages[:-1], replace(last, content=last.content + text)))
+        return replace(request, messages=(*messages, Message("assistant", text)))
 
     def _body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         system, messages = convert_messages(request.messages)

@@ -17,7 +17,9 @@ At the edge:
 - an ``error`` object inside a 200 stream raises the typed error for its code or type;
   a stream may end without ``[DONE]``, but one that ends before any finish reason or
   usage was cut: :class:`ProviderConnectionError`;
-- invalid JSON or a body of an unexpected shape raises :class:`MalformedResponseError`.
+- invalid JSON or a body of an unexpected shape raises :class:`MalformedResponseError`;
+- a server that can continue an assistant message (vLLM's ``continue_final_message``)
+  builds the request that resumes a broken stream (:meth:`OpenAICompatible.continuation`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._core.errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderError, RateLimitedError
-from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, _plain
+from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
 from ._http import HttpPool, status_error
 from ._json_api import expect_object, open_sse, post_json
 
@@ -47,18 +49,21 @@ class Preset:
     """Defaults for one kind of OpenAI-compatible server (a data row, not a subclass).
 
     ``api_key`` is the placeholder sent when the server needs none; ``model`` is the
-    name the server expects when it serves one model under a fixed name (TGI: "tgi").
+    name the server expects when it serves one model under a fixed name (TGI: "tgi");
+    ``continues``: the server continues a final assistant message on request
+    (``continue_final_message``), so a broken stream can be resumed.
     """
 
     base_url: str
     api_key: str | None = None
     model: str | None = None
     start: str = ""
+    continues: bool = False
 
 
 PRESETS: Mapping[str, Preset] = {
     "openai": Preset(base_url=OPENAI_BASE_URL),
-    "vllm": Preset(base_url="http://localhost:8000/v1", api_key="EMPTY", start="vllm serve MODEL"),
+    "vllm": Preset(base_url="http://localhost:8000/v1", api_key="EMPTY", start="vllm serve MODEL", continues=True),
     "tgi": Preset(
         base_url="http://localhost:8080/v1",
         api_key="-",
@@ -95,6 +100,10 @@ class OpenAICompatible:
     """
 
     provider = "openai"  # OpenTelemetry gen_ai.provider.name; a preset names its server
+    # Whether the server continues a final assistant message (``continue_final_message``):
+    # the vLLM preset sets it; set it on a backend for another server that does (SGLang).
+    # OpenAI's own API cannot.
+    continues = False
 
     def __init__(
         self,
@@ -159,6 +168,7 @@ class OpenAICompatible:
         if "model" not in options:
             raise ConfigError(f"the {preset!r} preset needs model=", path="openai.model")
         backend = cls(**options)
+        backend.continues = row.continues
         if preset != "openai":
             backend.provider = preset
         return backend
@@ -201,6 +211,26 @@ class OpenAICompatible:
 
     async def aclose(self) -> None:
         await self._pool.aclose()
+
+    def continuation(self, request: ChatRequest, text: str) -> ChatRequest | None:
+        """``request`` asking the model to continue its answer from ``text`` (what it had
+        streamed before the stream broke), or None when this server cannot.
+
+        The answer becomes a final assistant message that the server continues instead
+        of opening a new turn (vLLM: ``continue_final_message``, no generation prompt);
+        an answer the request itself had begun (already a continuation) is extended.
+        """
+        if not self.continues:
+            return None
+        extra = dict(request.extra_body)
+        messages = request.messages
+        last = messages[-1]
+        if extra.get("continue_final_message") and last.role == "assistant" and isinstance(last.content, str):
+            messages = (*messages[:-1], replace(last, content=last.content + text))
+        else:
+            messages = (*messages, Message("assistant", text))
+        extra.update(continue_final_message=True, add_generation_prompt=False)
+        return replace(request, messages=messages, extra_body=extra)
 
 
 # --- errors -----------------------------------------------------------------------
