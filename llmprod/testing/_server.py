@@ -311,14 +311,18 @@ class FaultServer:
         return keep
 
     def _resolve(self, reply: Reply | None, request: WireRequest, count: int) -> Reply:
+        continues = request.prefix is not None
         if reply is None:
             start = zlib.crc32(request.prompt.encode())
-            limit = self.words if request.max_tokens is None else min(self.words, request.max_tokens)
+            limit = self.words if request.max_tokens is None or continues else min(self.words, request.max_tokens)
             words = [_VOCABULARY[(start + i) % len(_VOCABULARY)] for i in range(max(limit, 1))]
-            finish = "length" if request.max_tokens is not None and request.max_tokens < self.words else "stop"
+            finish = "length" if not continues and limit < self.words else "stop"
             reply = Reply(text=" ".join(words), finish_reason=finish)
+        if request.prefix is not None:
+            reply = _continuation(reply, request.prefix, request.max_tokens)
+        prefix_tokens = len((request.prefix or "").split())
         usage = reply.usage or Usage(
-            prompt_tokens=len(request.prompt.split()) + 3 * request.message_count,
+            prompt_tokens=len(request.prompt.split()) + prefix_tokens + 3 * request.message_count,
             completion_tokens=len(reply.pieces()) + 8 * len(reply.tool_calls or ()),
         )
         return replace(reply, usage=usage, id=f"fault-{count}")
@@ -381,6 +385,18 @@ class FaultServer:
             writer.close()
             return False
         return True
+
+
+def _continuation(reply: Reply, prefix: str, max_tokens: int | None) -> Reply:
+    """The rest of ``reply`` after ``prefix`` (what a greedy model continuing it would
+    write), at most ``max_tokens`` words more. A prefix the answer does not begin with
+    gets the whole answer: a model that ignored it."""
+    if not reply.text.startswith(prefix):
+        return reply
+    pieces = replace(reply, text=reply.text[len(prefix) :]).pieces()
+    if max_tokens is not None and len(pieces) > max_tokens:
+        return replace(reply, text="".join(pieces[:max_tokens]).rstrip(), finish_reason="length")
+    return replace(reply, text="".join(pieces))
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> bytes:

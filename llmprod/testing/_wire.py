@@ -64,6 +64,10 @@ class WireRequest:
 
     ``prompt`` is every message's text joined by newlines (the default answer is
     derived from it); ``include_usage`` says whether a stream should carry usage.
+    ``prefix`` is set when the request asks the model to continue an assistant message
+    it had begun (vLLM's ``continue_final_message``, Anthropic's assistant prefill): the
+    text of that message, left out of ``prompt``. The server then answers with the rest
+    of the answer that begins with it, as a greedy model would.
     """
 
     model: str
@@ -73,6 +77,7 @@ class WireRequest:
     include_usage: bool = True
     message_count: int = 1
     tools: Sequence[Mapping[str, Any]] | None = None
+    prefix: str | None = None
 
 
 _PIECE = re.compile(r"\s*\S+\s*|\s+")

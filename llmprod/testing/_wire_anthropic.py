@@ -111,7 +111,12 @@ class AnthropicWire:
                 raise WireError(f'messages: Unexpected role "{role}"; use the top-level system parameter')
         system = body.get("system")
         texts = [_text(system)] if system else []
-        texts.extend(_text(m.get("content")) for m in messages)
+        prefix = None
+        if messages[-1].get("role") == "assistant":  # a prefill: the answer continues it
+            prefix = _text(messages[-1].get("content"))
+            if prefix != prefix.rstrip():
+                raise WireError("messages: final assistant content cannot end with trailing whitespace")
+        texts.extend(_text(m.get("content")) for m in (messages[:-1] if prefix is not None else messages))
         return WireRequest(
             model=model,
             prompt="\n".join(texts),
@@ -119,6 +124,7 @@ class AnthropicWire:
             stream=bool(body.get("stream")),
             message_count=len(messages) + (1 if system else 0),
             tools=body.get("tools"),
+            prefix=prefix,
         )
 
     def completion(self, request: WireRequest, reply: Reply) -> dict[str, Any]:

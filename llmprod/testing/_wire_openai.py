@@ -31,6 +31,18 @@ def _usage(usage: Usage) -> dict[str, Any]:
     return out
 
 
+def _continued(body: Mapping[str, Any], messages: list[Any]) -> str | None:
+    """The assistant text to continue, as vLLM's server reads ``continue_final_message``."""
+    if not body.get("continue_final_message"):
+        return None
+    if body.get("add_generation_prompt", True):
+        raise WireError("Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+    last = messages[-1]
+    if not isinstance(last, Mapping) or last.get("role") != "assistant":
+        raise WireError("continue_final_message needs the final message to be the assistant's")
+    return _text(last.get("content"))
+
+
 class OpenAIWire:
     """Speaks ``/v1/chat/completions`` as OpenAI (and vLLM, TGI, Ollama) do."""
 
@@ -50,14 +62,17 @@ class OpenAIWire:
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise WireError("'max_tokens' must be a positive integer")
         options = body.get("stream_options") or {}
+        prefix = _continued(body, messages)
+        asked = messages[:-1] if prefix is not None else messages
         return WireRequest(
             model=model,
-            prompt="\n".join(_text(m.get("content")) for m in messages if isinstance(m, Mapping)),
+            prompt="\n".join(_text(m.get("content")) for m in asked if isinstance(m, Mapping)),
             max_tokens=max_tokens,
             stream=bool(body.get("stream")),
             include_usage=bool(isinstance(options, Mapping) and options.get("include_usage")),
             message_count=len(messages),
             tools=body.get("tools"),
+            prefix=prefix,
         )
 
     def completion(self, request: WireRequest, reply: Reply) -> dict[str, Any]:

@@ -259,3 +259,45 @@ def test_fault_validates_its_fields() -> None:
         Fault(status=42)
     with pytest.raises(ValueError, match="delay"):
         Fault.slow(-1)
+
+
+def _continue(text: str, **extra: object) -> dict[str, object]:
+    messages = [*BODY["messages"], {"role": "assistant", "content": text}]  # type: ignore[misc]
+    return {**BODY, "messages": messages, **extra}
+
+
+async def test_a_continuation_is_answered_with_the_rest_of_the_answer(http: httpx.AsyncClient) -> None:
+    whole = (await http.post("/chat/completions", json=BODY)).json()["choices"][0]["message"]["content"]
+    words = whole.split()
+    vllm = {"continue_final_message": True, "add_generation_prompt": False}
+    rest = (await http.post("/chat/completions", json=_continue(" ".join(words[:3]), **vllm))).json()
+    assert rest["choices"][0]["message"]["content"] == " " + " ".join(words[3:])
+    assert rest["usage"]["completion_tokens"] == 5 and rest["usage"]["prompt_tokens"] > 5
+    short = (await http.post("/chat/completions", json=_continue(words[0], max_tokens=2, **vllm))).json()
+    assert short["choices"][0]["message"]["content"] == " " + " ".join(words[1:3])
+    assert short["choices"][0]["finish_reason"] == "length"
+    # Without continue_final_message the assistant message is a finished turn: a new answer.
+    fresh = (await http.post("/chat/completions", json=_continue(" ".join(words[:3])))).json()
+    assert len(fresh["choices"][0]["message"]["content"].split()) == 8
+
+
+async def test_a_continuation_is_refused_as_vllm_refuses_it(http: httpx.AsyncClient) -> None:
+    both = await http.post("/chat/completions", json=_continue("alpha", continue_final_message=True))
+    assert both.status_code == 400 and "add_generation_prompt" in both.json()["error"]["message"]
+    no_assistant = await http.post(
+        "/chat/completions", json={**BODY, "continue_final_message": True, "add_generation_prompt": False}
+    )
+    assert no_assistant.status_code == 400
+
+
+async def test_an_anthropic_prefill_is_continued_and_trailing_whitespace_refused(fault_server: FaultServer) -> None:
+    body = {"model": "c", "max_tokens": 50, "messages": BODY["messages"]}
+    async with httpx.AsyncClient(base_url=fault_server.base_url) as http:
+        whole = (await http.post("/v1/messages", json=body)).json()["content"][0]["text"]
+        prefill = " ".join(whole.split()[:2])
+        messages = [*body["messages"], {"role": "assistant", "content": prefill}]  # type: ignore[misc]
+        rest = (await http.post("/v1/messages", json={**body, "messages": messages})).json()
+        messages[-1] = {"role": "assistant", "content": prefill + " "}
+        refused = await http.post("/v1/messages", json={**body, "messages": messages})
+    assert prefill + rest["content"][0]["text"] == whole
+    assert refused.status_code == 400 and "trailing whitespace" in refused.json()["error"]["message"]
