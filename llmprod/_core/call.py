@@ -136,6 +136,7 @@ class Opened:
         "_finishers",
         "attempts",
         "cached",
+        "chunk_gaps",
         "cost",
         "final",
         "first",
@@ -172,6 +173,7 @@ class Opened:
         self.flags: tuple[str, ...] = ()
         self.pii: dict[str, int] | None = None
         self.opened_at = 0.0
+        self.chunk_gaps: list[float] | None = None  # filled by the telemetry layer when an SDK records
         self.final: ChatResponse | None = None  # the caller's response, once built
         self._finishers: list[tuple[Finisher, Any]] = []
         self._closed = False

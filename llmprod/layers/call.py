@@ -45,6 +45,7 @@ class CallLayer(Layer):
                 tags=request.metadata.tags,
                 slo=request.metadata.slo,
                 ttft=ttft,
+                chunk_gaps=tuple(opened.chunk_gaps) if opened is not None and opened.chunk_gaps else (),
             )
         )
 
