@@ -148,6 +148,7 @@ class Opened:
         "rest",
         "route_reason",
         "stale",
+        "tenant",
         "tier",
         "usage",
     )
@@ -169,6 +170,7 @@ class Opened:
         self.cached = False
         self.stale = False
         self.tier: str | None = None
+        self.tenant: str | None = None  # when a layer below resolved it (the caller's API key)
         self.route_reason: str | None = None
         self.flags: tuple[str, ...] = ()
         self.pii: dict[str, int] | None = None
@@ -218,6 +220,7 @@ class Opened:
         copy.cached = self.cached
         copy.stale = self.stale
         copy.tier = self.tier
+        copy.tenant = self.tenant
         copy.route_reason = self.route_reason
         copy.flags = self.flags
         copy.pii = self.pii
@@ -394,6 +397,10 @@ async def stream(layer: Layer, call: Call) -> AsyncIterator[ChatChunk]:
         opened.response = chunk.response
         if chunk.text:
             received.append(chunk.text)
+        if rest is not None:  # the final chunk came: the iterators below stop here, now
+            aclose = getattr(rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
         await opened.close(None)
     except BaseException as exc:
         await _close_after(opened, exc)
