@@ -19,7 +19,7 @@ _DOMAIN = re.compile(
 )
 # A message id (<id@host>) on a mail header line is no one's address.
 _MESSAGE_ID = re.compile(
-    r"(?im)^(?:message-id|in-reply-to|references|content-id|x-message-id|resent-message-id)[ \t]*:[^\n]*\Z"
+    r"(?i)(?:message-id|in-reply-to|references|content-id|x-message-id|resent-message-id)[ \t]*:[ \t]*(?:<[^<>\s]*>[ \t]*)*<\Z"
 )
 
 
@@ -41,7 +41,7 @@ def find_email(
     end = domain.end()
     if raw is not None:
         raw.append((start, end))
-    if start and text[start - 1] == "<" and _MESSAGE_ID.search(text, max(0, start - 200), start):
+    if start and text[start - 1] == "<" and _MESSAGE_ID.search(text, max(0, start - 400), start):
         return end
     out.append((start, end, EMAIL))
     return end

@@ -6,7 +6,7 @@ import ipaddress
 
 from ._tables import CALLING_CODES, CARD_RANGES, IBAN_LENGTHS
 
-_PUNCTUATION = str.maketrans("", "", " ().-/+")
+_PUNCTUATION = str.maketrans("", "", " \u00a0\u2007\u2009\u202f().-/+")
 
 
 def digits_of(value: str) -> str:

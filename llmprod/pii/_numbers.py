@@ -21,7 +21,7 @@ _SEP = "[" + SPACES + r".\-/]"
 RUN = re.compile(r"(?:\(\+?|\+)?[0-9][0-9" + SPACES + r"().\-/+]*", re.ASCII)
 """A run of number characters, from its first digit (or the ``+``, ``(`` before it)."""
 
-_NOT_AFTER = r"(?![\w@]|" + _SEP + r"?\d|[.,]\d)"  # nor the middle of a longer run of digit groups
+_NOT_AFTER = r"(?![\w@]|" + _SEP + r"?\d|[.,]\w)"  # nor the middle of a longer run of digit groups
 _NOT_BEFORE = r"(?<![\w.+\-/@#])(?!(?<=\d" + _S + r")[\d(])"  # a digit group right after another is no start
 
 _CARD = re.compile(
@@ -32,9 +32,9 @@ _SSN = re.compile(
     _NOT_BEFORE + r"(\d{3})(-|" + _S + r")(\d{2})\2(\d{4})" + _NOT_AFTER + r"|" + _NOT_BEFORE + r"(\d{9})" + _NOT_AFTER,
     re.ASCII,
 )
-_IPV4 = re.compile(r"(?<![\w.\-+@/])\d{1,3}(?:\.\d{1,3}){3}(?![\w@\-]|\.\d)", re.ASCII)
+_IPV4 = re.compile(r"(?<![\w.\-+/])\d{1,3}(?:\.\d{1,3}){3}(?![\w@\-]|\.\d)", re.ASCII)
 _PHONE = re.compile(
-    r"(?<![\w.+\-/@#=$€£¥])(?:(?<!\d" + _S + r")|(?=\+))(?:"
+    r"(?<![\w.+\-/@#$€£¥])(?:(?<!\d" + _S + r")|(?=\+))(?:"
     r"(?P<intl>(?:\(\+|\+|00|011)" + _S + r"?\d{1,3}\)?(?:(?:" + _SEP + r"|(?<=\)))?\(?\d{1,8}\)?){1,7})"
     r"|(?P<nanp>(?:1" + _SEP + r"?)?(?:\(\d{3}\)" + _SEP + r"?|\d{3}" + _SEP + r")\d{3}" + _SEP + r"\d{4})"
     r"|(?P<nat>\(?\d{1,5}\)?(?:(?:" + _SEP + r"|(?<=\)))\(?\d{1,8}\)?){1,6}|\d{6,13})"
@@ -44,13 +44,13 @@ _PHONE = re.compile(
 
 # Words that say the next number is (or is not) a phone number, an SSN, or a version.
 _PHONE_CONTEXT = re.compile(
-    r"(?i)(?:tel|phone|call|cell|mobile|mob|fax|whats\s?app|sms|text(?: me)?|ring|reach|contact|dial|hotline"
+    r"(?i)(?:my number|meine? nummer|mon num[ée]ro|mi n[úu]mero|t[ée]l|phone|call|cell|mobile|mob|fax|whats\s?app|sms|text(?: me)?|ring|reach|contact|dial|hotline"
     r"|telefon|handy|t[ée]l[ée]phone|portable|tel[ée]fono|m[óo]vil|celular|telefone|contato|numer|n[°º]"
     r"|電話|携帯|手机|電話番号|お問い合わせ|телефон|тел|फ़ोन|फोन|☎|📞|📱)[^\d\n]{0,16}\Z",
 )
 _NOT_PHONE_CONTEXT = re.compile(
     r"(?i)(?:order|invoice|inv|ticket|tracking|track|ref|reference|account|acct|case|id|no|sku|part|serial|"
-    r"version|ver|build|isbn|issn|doi|po|receipt|transaction|txn|batch|lot|item|code|zip|postcode|pin)"
+    r"version|ver|build|isbn|issn|ean|gtin|upc|doi|po|receipt|transaction|txn|batch|lot|item|code|zip|postcode|pin)"
     r"[\W_]{0,4}(?:number|num|nr|no|#)?[\W_]{0,3}\Z",
 )
 _SSN_CONTEXT = re.compile(r"(?i)(?:ssn|ss#|social security(?: number| no\.?)?|sozialversicherungsnummer)\W{0,8}\Z")
@@ -59,6 +59,8 @@ _VERSION_BEFORE = re.compile(
     r"|\bchapter|\bch\.?|\bstep|\brule|\bart\.?|\barticle|\bpara(?:graph)?|\bfig(?:ure)?\.?|\btable|==|>=|<=|~=)"
     r"[ :=#]{0,3}\Z",
 )
+# An area code and a dashed line number (Brazil's "11 91234-5678").
+_AREA_AND_LINE = re.compile(r"\(?\d{2}\)?[" + SPACES + r"]9?\d{4}-\d{4}\Z")
 # Dates, and the SSN's own shape: not phone numbers when written without a country code.
 _NOT_PHONE_SHAPE = re.compile(
     r"(?:\d{4}[.\-/]\d{1,2}[.\-/]\d{1,2}|\d{1,2}[.\-/]\d{1,2}[.\-/](?:\d{4}|\d{2})|\d{3}-\d{2}-\d{4})\Z", re.ASCII
@@ -66,7 +68,8 @@ _NOT_PHONE_SHAPE = re.compile(
 
 
 def _card(text: str, m: re.Match[str]) -> bool:
-    return card_ok(digits_of(m.group()))
+    start = m.start()
+    return card_ok(digits_of(m.group())) and not _NOT_PHONE_CONTEXT.search(text, max(0, start - 24), start)
 
 
 def _ssn(text: str, m: re.Match[str]) -> bool:
@@ -90,14 +93,18 @@ def _phone(text: str, m: re.Match[str]) -> bool:
     start = m.start()
     if kind == "intl":
         rest = value.lstrip("(+")
-        if value.startswith("0"):  # the 00 or 011 prefix
+        if value.startswith("0"):  # the 00 or 011 prefix: an order or article number can start so too
             rest = value[3:] if value.startswith("011") else value[2:]
+            if _NOT_PHONE_CONTEXT.search(text, max(0, start - 24), start):
+                return False
         digits = digits_of(rest.replace("(0)", "", 1))
         return valid_international(digits)
     digits = digits_of(value)
-    if kind == "nanp":
-        return valid_nanp(digits)
+    if kind == "nanp" and valid_nanp(digits):
+        return True
     if _NOT_PHONE_SHAPE.match(value) or not valid_national(digits):
+        return False
+    if "." in value and _VERSION_BEFORE.search(text, max(0, start - 16), start):
         return False
     before = max(0, start - 40)
     if _PHONE_CONTEXT.search(text, before, start):
@@ -106,6 +113,8 @@ def _phone(text: str, m: re.Match[str]) -> bool:
         return False
     # No word says so: a phone's shape then: a trunk prefix or an area code in parentheses, grouped.
     grouped = len(digits) < len(value)
+    if _AREA_AND_LINE.match(value):
+        return True
     return grouped and len(digits) >= 9 and (digits[0] == "0" or value[0] == "(")
 
 

@@ -77,7 +77,7 @@ def _for_code(code: str) -> re.Pattern[str] | None:
 
 def valid_international(digits: str) -> bool:
     """Whether ``digits`` (what follows ``+`` or the ``00`` prefix) is a valid number of some country."""
-    if not 7 <= len(digits) <= 15 or digits[0] == "0":
+    if not 7 <= len(digits) <= 15 or digits[0] == "0" or not digits.isdigit():
         return False
     for n in (1, 2, 3):
         pattern = _for_code(digits[:n])

@@ -52,6 +52,7 @@ _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _NUMBER_ENTITIES = frozenset({CREDIT_CARD, SSN, IPV4, PHONE})
 _KEY_WINDOW = 64
+_TRAILING = frozenset(".,:;")
 _KEY_WORDS = ("pass", "pwd", "secret", "key", "token", "auth", "credential")
 _ANCHOR_BEFORE = 24  # how far before a match its anchor can be (password = "...)
 
@@ -238,9 +239,12 @@ def _assignment(text: str, at: int, pos: int, end: int, found: list[Span], raw: 
         return at + 1
     group = "quoted" if m.group("quoted") is not None else "auth" if m.group("auth") is not None else "bare"
     s, e = m.span(group)
+    if group == "bare":
+        while e > s and text[e - 1] in _TRAILING:  # the sentence's full stop is not part of the value
+            e -= 1
     if raw is not None:
         raw.append((s, e))
-    if s >= pos and value_ok(m.group(group), group != "bare"):
+    if s >= pos and e > s and value_ok(text[s:e], group != "bare"):
         found.append((s, e, SECRET))
     return m.end()
 

@@ -29,7 +29,7 @@ CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
     ("65", "65", frozenset(range(16, 20))),
     ("300", "305", frozenset(range(14, 20))),  # Diners Club
     ("36", "36", frozenset(range(14, 20))),
-    ("38", "39", frozenset(range(16, 20))),
+    ("38", "39", frozenset(range(14, 20))),
     ("3528", "3589", frozenset(range(16, 20))),  # JCB
     ("62", "62", frozenset(range(16, 20))),  # UnionPay
     ("5018", "5018", frozenset(range(12, 20))),  # Maestro
@@ -39,6 +39,8 @@ CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
     ("6304", "6304", frozenset(range(12, 20))),
     ("6759", "6759", frozenset(range(12, 20))),
     ("6761", "6763", frozenset(range(12, 20))),
+    ("56", "58", frozenset(range(12, 20))),  # Maestro
+    ("639", "639", frozenset(range(12, 20))),
     ("2200", "2204", frozenset(range(16, 20))),  # Mir
     ("60", "60", frozenset({16})),  # RuPay
     ("81", "82", frozenset({16})),
