@@ -66,11 +66,9 @@ def calling_code_ok(digits: str) -> bool:
 
 
 def ipv4_ok(value: str) -> bool:
-    try:
-        ipaddress.IPv4Address(value)
-    except ValueError:
-        return False
-    return True
+    """Four decimal octets, each 0-255, none with a leading zero (as ``ipaddress`` reads them)."""
+    parts = value.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 and (len(p) == 1 or p[0] != "0") for p in parts)
 
 
 def ipv6_ok(value: str) -> bool:

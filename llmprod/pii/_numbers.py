@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 
 from ._checks import card_ok, digits_of, ipv4_ok, iban_ok, ssn_ok
-from ._detectors import CREDIT_CARD, IBAN, IPV4, PHONE, SPACES, SSN, Span
+from ._detectors import CREDIT_CARD, IBAN, IPV4, PHONE, SPACES, SSN, Span, space_joins
 from ._phones import valid_international, valid_nanp, valid_national
 from ._tables import IBAN_LENGTHS
 
@@ -67,9 +67,28 @@ _NOT_PHONE_SHAPE = re.compile(
 )
 
 
+_PHONE_WORDS = (
+    "number", "nummer", "num", "tel", "tél", "phone", "call", "cell", "mob", "fax", "whats", "sms", "text",
+    "ring", "reach", "contact", "dial", "hotline", "handy", "portable", "móvil", "movil", "celular", "contato",
+    "n°", "nº", "電話", "携帯", "手机", "お問い合わせ", "телефон", "тел", "फ़ोन", "फोन", "☎", "📞", "📱",
+)  # fmt: skip
+_NOT_PHONE_WORDS = (
+    "order", "inv", "ticket", "track", "ref", "account", "acct", "case", "id", "no", "sku", "part", "serial",
+    "ver", "build", "isbn", "issn", "ean", "gtin", "upc", "doi", "po", "receipt", "transaction", "txn", "batch",
+    "lot", "item", "code", "zip", "postcode", "pin",
+)  # fmt: skip
+
+
+def _says(text: str, start: int, width: int, words: tuple[str, ...], pattern: re.Pattern[str]) -> bool:
+    """Whether the ``width`` characters before ``start`` end with ``pattern`` (a keyword check first)."""
+    lo = max(0, start - width)
+    window = text[lo:start].lower()
+    return any(w in window for w in words) and pattern.search(text, lo, start) is not None
+
+
 def _card(text: str, m: re.Match[str]) -> bool:
     start = m.start()
-    return card_ok(digits_of(m.group())) and not _NOT_PHONE_CONTEXT.search(text, max(0, start - 24), start)
+    return card_ok(digits_of(m.group())) and not _says(text, start, 24, _NOT_PHONE_WORDS, _NOT_PHONE_CONTEXT)
 
 
 def _ssn(text: str, m: re.Match[str]) -> bool:
@@ -95,7 +114,7 @@ def _phone(text: str, m: re.Match[str]) -> bool:
         rest = value.lstrip("(+")
         if value.startswith("0"):  # the 00 or 011 prefix: an order or article number can start so too
             rest = value[3:] if value.startswith("011") else value[2:]
-            if _NOT_PHONE_CONTEXT.search(text, max(0, start - 24), start):
+            if _says(text, start, 24, _NOT_PHONE_WORDS, _NOT_PHONE_CONTEXT):
                 return False
         digits = digits_of(rest.replace("(0)", "", 1))
         return valid_international(digits)
@@ -106,10 +125,9 @@ def _phone(text: str, m: re.Match[str]) -> bool:
         return False
     if "." in value and _VERSION_BEFORE.search(text, max(0, start - 16), start):
         return False
-    before = max(0, start - 40)
-    if _PHONE_CONTEXT.search(text, before, start):
+    if _says(text, start, 40, _PHONE_WORDS, _PHONE_CONTEXT):
         return True
-    if _NOT_PHONE_CONTEXT.search(text, max(0, start - 24), start):
+    if _says(text, start, 24, _NOT_PHONE_WORDS, _NOT_PHONE_CONTEXT):
         return False
     # No word says so: a phone's shape then: a trunk prefix or an area code in parentheses, grouped.
     grouped = len(digits) < len(value)
@@ -164,7 +182,14 @@ def find_iban(text: str, start: int, endpos: int, out: list[Span], raw: list[tup
         if ch.isascii() and ch.isalnum():
             chars.append(ch)
             i += 1
-        elif ch in _IBAN_SEPARATORS and chars and i + 1 < limit and text[i + 1].isascii() and text[i + 1].isalnum():
+        elif (
+            ch in _IBAN_SEPARATORS
+            and chars
+            and i + 1 < limit
+            and text[i + 1].isascii()
+            and text[i + 1].isalnum()
+            and (ch == "-" or space_joins(text[i - 1], text[i + 1]))  # the stream's rule for spaces
+        ):
             i += 1
         else:
             break

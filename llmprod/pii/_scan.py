@@ -53,6 +53,8 @@ _ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _NUMBER_ENTITIES = frozenset({CREDIT_CARD, SSN, IPV4, PHONE})
 _KEY_WINDOW = 64
 _TRAILING = frozenset(".,:;")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+_ENTITY_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,40}\Z")
 _KEY_WORDS = ("pass", "pwd", "secret", "key", "token", "auth", "credential")
 _ANCHOR_BEFORE = 24  # how far before a match its anchor can be (password = "...)
 
@@ -77,9 +79,9 @@ class Scanner:
         chosen = frozenset(ENTITIES if entities is None else entities)
         unknown = chosen - set(ENTITIES) - names
         if unknown:
-            raise ConfigError(
-                f"unknown entities {sorted(unknown)}; known: {[*ENTITIES, *sorted(names)]}", path="pii.entities"
-            )
+            # Echo only what looks like an entity name: a value pasted here by mistake may be PII.
+            shown = sorted(u if _ENTITY_NAME.match(u) else "<not a name>" for u in unknown)
+            raise ConfigError(f"unknown entities {shown}; known: {[*ENTITIES, *sorted(names)]}", path="pii.entities")
         self._entities = chosen & frozenset(ENTITIES)
         self._checks = number_checks(self._entities & _NUMBER_ENTITIES)
         self._custom = tuple(d for d in regex if entities is None or d.name in chosen)
@@ -244,7 +246,12 @@ def _assignment(text: str, at: int, pos: int, end: int, found: list[Span], raw: 
             e -= 1
     if raw is not None:
         raw.append((s, e))
-    if s >= pos and e > s and value_ok(text[s:e], group != "bare"):
+    value = text[s:e]
+    if group == "bare" and text[at] == ":" and (value.isalpha() and value.islower()):
+        return m.end()  # "the secret: keep it simple" is prose; a password after ":" is rarely one plain word
+    if group == "bare" and text[at - 1 : at] == " " and _IDENTIFIER.match(value):
+        return m.end()  # `passwd = user_passwd`: code assigns a variable
+    if s >= pos and e > s and value_ok(value, group != "bare"):
         found.append((s, e, SECRET))
     return m.end()
 

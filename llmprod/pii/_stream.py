@@ -35,6 +35,7 @@ from ._secrets import BLOCK, BLOCK_BEGIN, BLOCK_BODY, BLOCK_MAX, KEY_BEFORE, SEC
 _CONTEXT = 256  # raw characters kept for lookbehinds and context words
 _hard_cache: dict[str, bool] = {}
 _QUOTED_FROM = re.compile(r"[^\"'\s]*\Z")
+_LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
 
 
 def _hard(ch: str) -> bool:
@@ -159,6 +160,10 @@ class StreamRedactor:
             head = BLOCK_BEGIN.match(text, block)
             if head is not None and self._block_open(text, block, head.end()):
                 return min(cut, block - offset)
+        bare = self._open_bare(text, c)
+        if bare is not None and bare >= offset:
+            cut = min(cut, bare - offset)
+            c = offset + cut
         quote = max(text.rfind('"', max(0, c - VALUE_MAX - 1), c), text.rfind("'", max(0, c - VALUE_MAX - 1), c))
         if quote >= offset - 1 and _QUOTED_FROM.match(text, quote + 1, c) and quote + 1 < c:
             j = quote - 1
@@ -168,6 +173,23 @@ class StreamRedactor:
                 if len(text) - quote <= VALUE_MAX + 1:
                     return max(0, min(cut, quote + 1 - offset))
         return cut
+
+    def _open_bare(self, text: str, c: int) -> int | None:
+        """Where an unquoted credential (``passwd=ab#cd!``, which may hold breaks) still open at ``c`` starts."""
+        ws = _LAST_SPACE.search(text, max(0, c - VALUE_MAX - 80), c)
+        start = ws.end() if ws is not None else max(0, c - VALUE_MAX - 80)
+        scheme = text.find("://", start, c)
+        if scheme != -1 and text.find("@", scheme, c) == -1 and c - scheme <= 260:
+            return scheme + 3  # user:password@ may still come, and a password may hold breaks
+        for sep in (text.find("=", start, c), text.find(":", start, c)):
+            if sep > 0 and c - sep <= VALUE_MAX + 1 and KEY_BEFORE.search(text, max(0, sep - 64), sep):
+                return sep + 1
+        j = start - 1
+        while j >= 0 and text[j] in " \t":
+            j -= 1
+        if j >= 0 and text[j] in "=:" and start < c and KEY_BEFORE.search(text, max(0, j - 64), j):
+            return start
+        return None
 
     def _block_open(self, text: str, start: int, body: int) -> bool:
         """Whether the block at ``start`` can still change: no footer, no foreign character, under its limit."""
