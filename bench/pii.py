@@ -166,7 +166,9 @@ def speed(samples: list[evalset.Sample], find_presidio: Callable[[str], Spans] |
         mb = len(text.encode()) / 1e6
         ours = mb / _best(lambda t=text: pii.redact(t))  # type: ignore[misc]
         naive = mb / _best(lambda t=text: naive_redact(t))  # type: ignore[misc]
-        line = f"  {name:<6} {mb:5.2f} MB  llmprod {ours:7.1f} MB/s  naive {naive:6.2f} MB/s  ratio {ours / naive:5.1f}x"
+        line = (
+            f"  {name:<6} {mb:5.2f} MB  llmprod {ours:7.1f} MB/s  naive {naive:6.2f} MB/s  ratio {ours / naive:5.1f}x"
+        )
         out |= {f"{name}_llmprod_mbps": ours, f"{name}_naive_mbps": naive, f"{name}_ratio": ours / naive}
         if find_presidio is not None:
             piece = text[:100_000]
@@ -280,7 +282,7 @@ def main() -> None:
         report[name] = s
         per = "  ".join(f"{k} {v:.3f}" for k, v in s["per_type"].items())  # type: ignore[attr-defined]
         print(f"  {name:<20} {s['recall']:7.3f} {s['precision']:9.3f} {s['lookalikes']:10.1%}   {per}")
-    for name, find, kinds in rows[:1]:
+    for name, _find, _kinds in rows[:1]:
         per = "  ".join(f"{k} {v:.3f}" for k, v in report[name]["precision_per_type"].items())  # type: ignore[index]
         print(f"  {name} span precision per type: {per}")
     report["speed"] = speed(samples, find_presidio)

@@ -19,7 +19,7 @@ _DOMAIN = re.compile(
 )
 # A message id (<id@host>) on a mail header line is no one's address.
 _MESSAGE_ID = re.compile(
-    r"(?i)(?:message-id|in-reply-to|references|content-id|x-message-id|resent-message-id)[ \t]*:[ \t]*(?:<[^<>\s]*>[ \t]*)*<\Z"
+    r"(?i)(?:message-id|in-reply-to|references|content-id|x-message-id|resent-message-id)[ \t]*:[ \t]*(?:<[^<>\s]*>[ \t]*)*<\Z"  # noqa: E501
 )
 
 
@@ -56,9 +56,7 @@ _IPV6 = re.compile(
 )
 
 
-def find_ipv6(
-    text: str, colon: int, pos: int, endpos: int, out: list[Span], raw: list[tuple[int, int]] | None
-) -> int:
+def find_ipv6(text: str, colon: int, pos: int, endpos: int, out: list[Span], raw: list[tuple[int, int]] | None) -> int:
     """An IPv6 address holding the colon pair at ``colon``, matched from the start of its hex run.
 
     Returns where the address ends, or ``colon`` when there is none.

@@ -105,7 +105,7 @@ def _load(model: str | os.PathLike[str]) -> Any:
     except ImportError:
         raise MissingDependencyError("spacy", "ner") from None
     try:
-        return spacy.load(model)
+        return spacy.load(os.fspath(model))
     except OSError:
         name = os.fspath(model)
         raise ConfigError(

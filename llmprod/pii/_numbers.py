@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ._checks import card_ok, digits_of, ipv4_ok, iban_ok, ssn_ok
+from ._checks import card_ok, digits_of, iban_ok, ipv4_ok, ssn_ok
 from ._detectors import CREDIT_CARD, IBAN, IPV4, PHONE, SPACES, SSN, Span, space_joins
 from ._phones import valid_international, valid_nanp, valid_national
 from ._tables import IBAN_LENGTHS
@@ -44,7 +44,7 @@ _PHONE = re.compile(
 
 # Words that say the next number is (or is not) a phone number, an SSN, or a version.
 _PHONE_CONTEXT = re.compile(
-    r"(?i)(?:my number|meine? nummer|mon num[ée]ro|mi n[úu]mero|t[ée]l|phone|call|cell|mobile|mob|fax|whats\s?app|sms|text(?: me)?|ring|reach|contact|dial|hotline"
+    r"(?i)(?:my number|meine? nummer|mon num[ée]ro|mi n[úu]mero|t[ée]l|phone|call|cell|mobile|mob|fax|whats\s?app|sms|text(?: me)?|ring|reach|contact|dial|hotline"  # noqa: E501
     r"|telefon|handy|t[ée]l[ée]phone|portable|tel[ée]fono|m[óo]vil|celular|telefone|contato|numer|n[°º]"
     r"|電話|携帯|手机|電話番号|お問い合わせ|телефон|тел|फ़ोन|फोन|☎|📞|📱)[^\d\n]{0,16}\Z",
 )

@@ -181,9 +181,14 @@ class Scanner:
             if checks and stop - start >= 6:
                 find_numbers(text, start, min(end, stop + LOOKAHEAD), checks, found, raw)
             nxt = max(nxt, stop)
-            if iban and at >= 2 and text[at - 1] in _LETTERS and text[at - 2] in _LETTERS:
-                if at == 2 or text[at - 3] not in _ALNUM:
-                    nxt = max(nxt, find_iban(text, at - 2, end, found, raw))
+            if (
+                iban
+                and at >= 2
+                and text[at - 1] in _LETTERS
+                and text[at - 2] in _LETTERS
+                and (at == 2 or text[at - 3] not in _ALNUM)
+            ):
+                nxt = max(nxt, find_iban(text, at - 2, end, found, raw))
             i = nxt
 
 

@@ -33,8 +33,7 @@ BLOCK_MAX: Final = 8192
 _T = r"(?<![A-Za-z0-9_\-])"  # a token starts here
 _END = r"(?![A-Za-z0-9_\-])"
 TOKEN = re.compile(
-    _T
-    + r"(?:"
+    _T + r"(?:"
     r"sk-ant-(?:api|admin|sid)\d\d-[A-Za-z0-9_\-]{32,200}"  # Anthropic
     r"|sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,200}"  # OpenAI (and look-alike "sk-" keys)
     r"|(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}"  # AWS access key id
@@ -59,9 +58,13 @@ _BLOCK_END = r"-----END (?:[A-Z0-9]+ ){0,4}PRIVATE KEY(?: BLOCK)?-----"
 BLOCK_BODY = re.compile(r"[A-Za-z0-9+/=\s:,.\-]*", re.ASCII)
 """What a block holds between its header and footer (base64, and ``Proc-Type:``-style lines)."""
 BLOCK = re.compile(
-    BLOCK_BEGIN.pattern + r"[A-Za-z0-9+/=\s:,.\-]{0,8000}?" + _BLOCK_END
+    BLOCK_BEGIN.pattern
+    + r"[A-Za-z0-9+/=\s:,.\-]{0,8000}?"
+    + _BLOCK_END
     # A block cut off before its footer: the header and the base64 lines that follow it.
-    + r"|" + BLOCK_BEGIN.pattern + r"(?:[ \t]*\r?\n[A-Za-z0-9+/=]{1,100})+",
+    + r"|"
+    + BLOCK_BEGIN.pattern
+    + r"(?:[ \t]*\r?\n[A-Za-z0-9+/=]{1,100})+",
     re.ASCII,
 )
 

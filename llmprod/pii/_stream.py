@@ -169,9 +169,9 @@ class StreamRedactor:
             j = quote - 1
             while j >= 0 and text[j] in " \t":
                 j -= 1
-            if j >= 0 and text[j] in "=:" and KEY_BEFORE.search(text, max(0, j - 64), j) is not None:
-                if len(text) - quote <= VALUE_MAX + 1:
-                    return max(0, min(cut, quote + 1 - offset))
+            opened = j >= 0 and text[j] in "=:" and KEY_BEFORE.search(text, max(0, j - 64), j) is not None
+            if opened and len(text) - quote <= VALUE_MAX + 1:
+                return max(0, min(cut, quote + 1 - offset))
         return cut
 
     def _open_bare(self, text: str, c: int) -> int | None:

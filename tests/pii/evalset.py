@@ -226,7 +226,11 @@ def _lookalike(fake: Any, r: random.Random) -> tuple[str, str, str]:
         pkg = r.choice(["requests", "numpy", "torch", "django", "pydantic"])
         return "pip install ", f"{pkg}=={r.randrange(1, 5)}.{r.randrange(30)}.{r.randrange(10)}", "package spec"
     if kind == 9:
-        return "see section ", f"{r.randrange(1, 20)}.{r.randrange(1, 9)}.{r.randrange(1, 9)}.{r.randrange(1, 9)}", "section"
+        return (
+            "see section ",
+            f"{r.randrange(1, 20)}.{r.randrange(1, 9)}.{r.randrange(1, 9)}.{r.randrange(1, 9)}",
+            "section",
+        )
     if kind == 10:
         return "ISBN ", str(fake.isbn13()), "isbn"
     if kind == 11:
@@ -256,7 +260,7 @@ _PHONE_TEXT = [
     "contact: {v}",
     "WhatsApp {v}",
     "Fax: {v}",
-    "{name} – {v}",
+    "{name} \u2013 {v}",
     "{v} (office)",
     "I'm on {v} until noon",
     "Telefon: {v}",

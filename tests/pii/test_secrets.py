@@ -9,13 +9,19 @@ import llmprod.pii as pii
 
 # Keys in each provider's published shape, random characters (none of them is real).
 FOUND = [
-    ("OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z-Ab3dEf6h", "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z-Ab3dEf6h"),
+    (
+        "OPENAI_API_KEY=sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z-Ab3dEf6h",
+        "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z-Ab3dEf6h",
+    ),
     ("key sk-ant-api03-" + "a1B2c3D4e5" * 9 + "AA here", "sk-ant-api03-" + "a1B2c3D4e5" * 9 + "AA"),
     ("aws AKIAIOSFODNN7EXAMPLE ok", "AKIAIOSFODNN7EXAMPLE"),
     ("aws AKIAQWERTYUIOPASDFGH ok", "AKIAQWERTYUIOPASDFGH"),  # no digit at all
     ("git ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8 push", "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"),
     ("maps AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q ok", "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"),
-    ("slack xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
+    (
+        "slack xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+    ),
     ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc ok", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
     (
         "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U end",
