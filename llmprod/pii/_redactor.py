@@ -7,10 +7,11 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Literal, NamedTuple
 
-from ._detectors import Detector, Span, SpanFinder
+from ._detectors import ENTITIES, Detector, Span, SpanFinder
 from ._scan import Scanner
 
 Mode = Literal["mask", "pseudonymize"]
+_MASKS = {name: f"[{name}]" for name in ENTITIES}
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_([1-9][0-9]{0,6})>")
 
 
@@ -73,10 +74,16 @@ class Redactor:
             return text[start:end]
         parts: list[str] = []
         at = start
-        for s, e, entity in spans:
-            parts.append(text[at:s])
-            parts.append(self.placeholder(entity, text[s:e]))
-            at = e
+        if self.mode == "mask":
+            for s, e, entity in spans:
+                parts.append(text[at:s])
+                parts.append(_MASKS.get(entity) or f"[{entity}]")
+                at = e
+        else:
+            for s, e, entity in spans:
+                parts.append(text[at:s])
+                parts.append(self.placeholder(entity, text[s:e]))
+                at = e
         parts.append(text[at:end])
         return "".join(parts)
 

@@ -1,42 +1,45 @@
 """One pass over a text for every detector, then overlaps resolved.
 
-The pass is one search for a single character class, ``[0-9@:=%]``: every built-in
-value holds one of those (a number, an address, a credential's ``=`` or ``:``), so
-text without them (most prose) costs one C-speed scan. Each hit is handed to the
-detectors that can hold it, which look around it and validate; the search then goes
-on after what they consumed. Two credentials can hold none of those characters, an
-AWS key id (16 base-32 letters) and a private-key block: their fixed prefixes are
-found with ``str.find``.
+The pass is one regex search, the *prefilter* (:func:`prefilter`), that starts with a
+single character class: ``[0-9+(@%:=A_J-]`` with every detector on. Every built-in
+value holds one of those characters (a number's digit, ``+`` or ``(``, an address's ``@``
+or ``:``, a credential's ``=``, ``:`` or a character of its fixed prefix: ``sk-``,
+``ghp_``, ``AKIA``, ``eyJ``), so text without them (most prose) costs one C-speed scan.
+At each such character the regex, still in C, tests what the detectors need there:
+the number detectors' own patterns (a card, an SSN, an IPv4 address, a phone number),
+an IBAN's country and check digits, a provider's key prefix, an IPv6 address's colons,
+a credential's name before ``=`` or ``:``. Only those hits reach Python, which looks
+around them and validates; the search then goes on after what was found.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 
 from ._addresses import EMAIL_REACH, find_email, find_ipv6
 from ._detectors import (
-    CREDIT_CARD,
     EMAIL,
     ENTITIES,
     IBAN,
-    IPV4,
     IPV6,
-    PHONE,
     SECRET,
-    SSN,
+    SPACES,
     Detector,
     Span,
     SpanFinder,
     find_custom,
 )
-from ._numbers import RUN, find_iban, find_numbers, number_checks
+from ._numbers import NUMBERS, SOURCES, check_number, find_iban, number_chains
 from ._secrets import (
     BLOCK,
     BLOCK_BEGIN,
     BLOCK_MAX,
     KEY_BEFORE,
+    KEY_ENDINGS,
     TOKEN,
+    TOKEN_ANCHORS,
     TOKEN_MAX,
     URL_USERINFO,
     VALUE,
@@ -45,27 +48,105 @@ from ._secrets import (
     value_ok,
 )
 
-_ANCHOR = re.compile(r"[0-9@:=%]")
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.")
-_TOKEN_END = re.compile(r"[A-Za-z0-9_\-.]*")
-_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_NUMBER_ENTITIES = frozenset({CREDIT_CARD, SSN, IPV4, PHONE})
-_KEY_WINDOW = 64
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _TRAILING = frozenset(".,:;")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 _ENTITY_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,40}\Z")
-_KEY_WORDS = ("pass", "pwd", "secret", "key", "token", "auth", "credential")
 _ANCHOR_BEFORE = 24  # how far before a match its anchor can be (password = "...)
 
 LOOKAHEAD = 3
 """How many characters after a match the detectors read to decide it."""
 
+# Every number value holds six digits or more (or is an IPv4 address): a cheap test first.
+_DIGITS_AHEAD = r"[+(]{0,2}\d(?:[" + SPACES + r"().\-/+]{0,3}\d){5}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d"
+_NUMERIC = frozenset("0123456789+(")
+
+
+def _branches(entities: frozenset[str]) -> list[tuple[str, str]]:
+    """The prefilter's branches for the detectors of ``entities``: (the characters a branch
+    starts at, the branch, which steps back onto that character with a lookbehind)."""
+    branches = []
+    numbers = [(group, SOURCES[group]) for entity, group, _, _ in NUMBERS if entity in entities]
+    if numbers:
+        # At a number's first character, unless a word, a number or a time ("10:24:") goes on
+        # before it: run the detectors' own patterns from there (the first match names the group).
+        either = "|".join(f"(?P<{group}>{source})" for group, source in numbers)
+        start = r"(?<![A-Za-z0-9_.+\-/][\s\S])(?<![0-9]:[\s\S])(?<=(?=" + _DIGITS_AHEAD + r")[\s\S])"
+        branches.append(("0123456789+(", start + r"(?<=(?=(?:" + either + r"))[\s\S])"))
+    if IBAN in entities:
+        # Two letters at a word's start, then the check digits (cheapest test first).
+        iban = r"(?<=[A-Za-z]\d)(?=\d)(?<=[A-Za-z]{2}\d)(?<![A-Za-z0-9][A-Za-z]{2}\d)(?P<iban>)"
+        branches.append(("0123456789", iban))
+    if EMAIL in entities:
+        branches += [("@", r"(?P<at>)"), ("%", r"(?=40)(?P<percent>)")]
+    elif SECRET in entities:
+        branches.append(("@", r"(?P<at>)"))  # scheme://user:password@host
+    if IPV6 in entities:
+        # An IPv6 address's first colon: "::", or six colons between hex groups.
+        branches.append((":", r"(?=[0-9A-Fa-f]{0,4}:)(?=:|[0-9A-Fa-f:]{1,40}?::|(?:[0-9A-Fa-f]{1,4}:){5})(?P<colon>)"))
+    if SECRET in entities:
+        ends = "|".join(f"[{a}{a.upper()}][{b}{b.upper()}]" for a, b in KEY_ENDINGS)
+        # "=" or ":" after a credential's name: its last two letters, then a quote or spaces.
+        branches.append(
+            (
+                "=:",
+                r"(?:(?<=(?:" + ends + r")[=:])|(?<=(?:" + ends + r")[\"' \t][=:])"
+                r"|(?<=(?:" + ends + r")[\"'][ \t][=:])|(?<=[ \t][ \t][=:]))(?P<key>)",
+            )
+        )
+        branches.append(("-", r"(?=----BEGIN )(?P<block>)"))
+        # A provider's key prefix at a token's start, up to the character just read.
+        by_last: dict[str, list[str]] = {}
+        for behind, ahead in TOKEN_ANCHORS:
+            if behind[-1].isdigit():  # on the numeric side, in a group of its own (a name is defined once)
+                lookahead = f"(?={ahead})" if ahead else ""
+                branches.append((behind[-1], r"(?<=(?<![A-Za-z0-9_\-])" + behind + ")" + lookahead + "(?P<ya>)"))
+                continue
+            lookahead = f"(?={ahead})" if ahead else ""
+            by_last.setdefault(behind[-1], []).append(r"(?<=(?<![A-Za-z0-9_\-])" + behind + ")" + lookahead)
+        either = "|".join(f"(?<={re.escape(ch)})(?:" + "|".join(anchors) + ")" for ch, anchors in by_last.items())
+        branches.append(("".join(by_last), "(?:" + either + ")(?P<token>)"))
+    return branches
+
+
+def _char_class(chars: str) -> str:
+    return "[" + "".join(re.escape(ch) for ch in sorted(set(chars))) + "]"
+
+
+_cache: dict[frozenset[str], re.Pattern[str]] = {}
+_lock = threading.Lock()
+
+
+def prefilter(entities: frozenset[str]) -> re.Pattern[str] | None:
+    """The one-pass regex for the built-in detectors of ``entities`` (compiled once per set)."""
+    found = _cache.get(entities)
+    if found is None and entities:
+        branches = _branches(entities)
+        # Each branch first checks the character just read, so a stop tests only its own
+        # branches; a digit right after a digit (most stops in numbers) fails two tests.
+        numeric = [(chars, branch) for chars, branch in branches if set(chars) <= _NUMERIC]
+        other = [(chars, branch) for chars, branch in branches if not set(chars) <= _NUMERIC]
+        sides = []
+        if numeric:
+            inner = "|".join(f"(?<={_char_class(chars)})(?:{branch})" for chars, branch in numeric)
+            sides.append(r"(?<=[0-9+(])(?<![0-9][\s\S])(?:" + inner + ")")
+        if other:
+            inner = "|".join(f"(?<={_char_class(chars)})(?:{branch})" for chars, branch in other)
+            sides.append(r"(?<=[^0-9+(])(?:" + inner + ")")
+        first = _char_class("".join(chars for chars, _ in branches))
+        found = re.compile(first + "(?:" + "|".join(sides) + ")", re.ASCII)
+        with _lock:
+            _cache[entities] = found
+    return found
+
+
+prefilter(frozenset(ENTITIES))  # the default set, compiled at import
+
 
 class Scanner:
     """Finds the PII spans of a text with the enabled built-in and custom detectors."""
 
-    __slots__ = ("_checks", "_custom", "_entities", "_rank", "extra", "longest", "reach")
+    __slots__ = ("_custom", "_entities", "_numbers", "_prefilter", "_rank", "extra", "longest", "reach")
 
     def __init__(self, entities: Iterable[str] | None = None, detectors: Sequence[Detector | SpanFinder] = ()) -> None:
         from .._core.errors import ConfigError
@@ -83,7 +164,8 @@ class Scanner:
             shown = sorted(u if _ENTITY_NAME.match(u) else "<not a name>" for u in unknown)
             raise ConfigError(f"unknown entities {shown}; known: {[*ENTITIES, *sorted(names)]}", path="pii.entities")
         self._entities = chosen & frozenset(ENTITIES)
-        self._checks = number_checks(self._entities & _NUMBER_ENTITIES)
+        self._numbers = number_chains(self._entities)
+        self._prefilter = prefilter(self._entities)
         self._custom = tuple(d for d in regex if entities is None or d.name in chosen)
         self.extra: tuple[SpanFinder, ...] = tuple(extra)
         # Custom detectors first: at equal spans, the user's own type wins.
@@ -121,125 +203,91 @@ class Scanner:
         if len(found) < 2:
             return found
         rank = self._rank
-        found.sort(key=lambda s: (s[0], s[0] - s[1], rank[s[2]]))
+        found.sort()  # by start (then end): tuples compare in C, no key function per span
         spans: list[Span] = []
         last_end = -1
         for span in found:
             if span[0] >= last_end:
                 spans.append(span)
                 last_end = span[1]
+            elif span[0] == spans[-1][0] and (
+                span[1] > spans[-1][1] or (span[1] == spans[-1][1] and rank[span[2]] < rank[spans[-1][2]])
+            ):
+                spans[-1] = span  # at one start, the longest wins, then the type ranked first
+                last_end = span[1]
         return spans
 
     def _builtin(self, text: str, pos: int, end: int, found: list[Span], raw: list[tuple[int, int]] | None) -> None:
-        entities = self._entities
-        secrets = SECRET in entities
-        emails = EMAIL in entities
-        ipv6 = IPV6 in entities
-        iban = IBAN in entities
-        checks = self._checks
-        if secrets:
-            _prefixed(text, pos, end, found, raw)
-        search = _ANCHOR.search
+        search = self._prefilter.search  # type: ignore[union-attr]
+        numbers = self._numbers
+        secrets = SECRET in self._entities
+        emails = EMAIL in self._entities
         i = pos
         while True:
             m = search(text, i, end)
             if m is None:
                 return
             at = m.start()
-            ch = text[at]
-            if ch == "@":
+            kind = m.lastgroup
+            chain = numbers.get(kind)  # type: ignore[arg-type]
+            if chain is not None:
+                i = check_number(text, m, chain, end, found, raw) or at + 1
+            elif kind == "at":
                 if secrets and _url_password(text, at, pos, found, raw):
                     i = at + 1  # user:password@host: the host is no email domain
                 elif emails:
                     i = find_email(text, at, 1, pos, end, found, raw)
                 else:
                     i = at + 1
-                continue
-            if ch == ":" or ch == "=":
-                nxt = at
-                if ipv6 and ch == ":":
-                    nxt = find_ipv6(text, at, pos, end, found, raw)
+            elif kind == "token" or kind == "ya":
+                i = _token(text, at, pos, end, found, raw)
+            elif kind == "iban":
+                i = max(at + 1, find_iban(text, at - 2, end, found, raw))
+            elif kind == "colon":
+                nxt = find_ipv6(text, at, pos, end, found, raw)
                 if secrets and nxt == at:
                     nxt = _assignment(text, at, pos, end, found, raw)
                 i = max(nxt, at + 1)
-                continue
-            if ch == "%":
-                if emails and text.startswith("40", at + 1):
-                    i = find_email(text, at, 3, pos, end, found, raw)
-                else:
-                    i = at + 1
-                continue
-            # A digit: the token around it (a key, a JWT), a number run from it, an IBAN before it.
-            nxt = at + 1
-            if secrets:
-                nxt = _token(text, at, pos, end, found, raw)
-            start = at
-            if at and text[at - 1] in "+(":
-                start = at - 2 if at > 1 and text[at - 2 : at] == "(+" else at - 1
-            run = RUN.match(text, start, end)
-            stop = run.end() if run is not None else at + 1
-            if checks and stop - start >= 6:
-                find_numbers(text, start, min(end, stop + LOOKAHEAD), checks, found, raw)
-            nxt = max(nxt, stop)
-            if (
-                iban
-                and at >= 2
-                and text[at - 1] in _LETTERS
-                and text[at - 2] in _LETTERS
-                and (at == 2 or text[at - 3] not in _ALNUM)
-            ):
-                nxt = max(nxt, find_iban(text, at - 2, end, found, raw))
-            i = nxt
+            elif kind == "key":
+                i = _assignment(text, at, pos, end, found, raw)
+            elif kind == "percent":
+                i = find_email(text, at, 3, pos, end, found, raw)
+            else:
+                i = _block(text, at, pos, end, found, raw)
 
 
-def _prefixed(text: str, pos: int, end: int, found: list[Span], raw: list[tuple[int, int]] | None) -> None:
-    """Credentials that may hold no digit: AWS key ids and private-key blocks, by their fixed prefixes."""
-    for prefix in ("AKIA", "ASIA"):
-        at = text.find(prefix, pos, end)
-        while at != -1:
-            m = TOKEN.match(text, at, end)
-            if m is not None and raw is not None:
-                raw.append(m.span())
-            if m is not None and not any(ch.isdigit() for ch in m.group()):
-                found.append((at, m.end(), SECRET))  # with a digit, the digit's pass finds it
-            at = text.find(prefix, at + 4, end)
-    at = text.find("-----BEGIN ", pos, end)
-    while at != -1:
-        if BLOCK_BEGIN.match(text, at, end):
-            m = BLOCK.match(text, at, min(end, at + BLOCK_MAX))
-            if m is not None:
-                if raw is not None:
-                    raw.append(m.span())
-                found.append((at, m.end(), SECRET))
-        at = text.find("-----BEGIN ", at + 11, end)
+def _block(text: str, at: int, pos: int, end: int, found: list[Span], raw: list[tuple[int, int]] | None) -> int:
+    """A private-key block from its ``-----BEGIN ... PRIVATE KEY-----`` line at ``at``."""
+    if BLOCK_BEGIN.match(text, at, end) is None:
+        return at + 1
+    m = BLOCK.match(text, at, min(end, at + BLOCK_MAX))
+    if m is None:
+        return at + 1
+    if raw is not None:
+        raw.append(m.span())
+    if at >= pos:
+        found.append((at, m.end(), SECRET))
+    return m.end()
 
 
 def _token(text: str, at: int, pos: int, end: int, found: list[Span], raw: list[tuple[int, int]] | None) -> int:
-    """A prefixed credential in the token (letters, digits, ``_-.``) that holds the digit at ``at``."""
+    """A provider's key whose prefix ends at ``at`` (``sk-``, ``ghp_``, ``eyJ``; ``AKIA`` starts there)."""
     start = at
-    floor = max(0, at - TOKEN_MAX)
-    while start > floor and text[start - 1] in _TOKEN_CHARS:
+    while start > 0 and text[start - 1] in _KEY_CHARS:  # back to the prefix's first letter
         start -= 1
-    stop = _TOKEN_END.match(text, at, end).end()  # type: ignore[union-attr]
-    if stop - start < 20:
+    m = TOKEN.match(text, start, end)
+    if m is None:
         return at + 1
-    for m in TOKEN.finditer(text, start, stop):
-        if raw is not None:
-            raw.append(m.span())
-        if m.start() >= pos and token_ok(m.group()):
-            found.append((m.start(), m.end(), SECRET))
-    return stop
+    if raw is not None:
+        raw.append(m.span())
+    if start >= pos and token_ok(m.group()):
+        found.append((start, m.end(), SECRET))
+    return m.end()
 
 
 def _assignment(text: str, at: int, pos: int, end: int, found: list[Span], raw: list[tuple[int, int]] | None) -> int:
     """The value after ``password=``, ``"api_key": "...``, ``Authorization: Bearer ...``."""
-    before = text[at - 1] if at else ""
-    if not (before in _ALNUM or before in "\"' \t_-"):
-        return at + 1
-    window = text[max(0, at - 40) : at].lower()
-    if not any(word in window for word in _KEY_WORDS):
-        return at + 1
-    if KEY_BEFORE.search(text, max(0, at - _KEY_WINDOW), at) is None:
+    if not KEY_BEFORE(text, at):
         return at + 1
     m = VALUE.match(text, at, min(end, at + VALUE_MAX + 16))
     if m is None:

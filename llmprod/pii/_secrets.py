@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from ._backward import Before
+
 SECRET: Final = "SECRET"
 
 TOKEN_MAX: Final = 2048
@@ -47,6 +49,28 @@ TOKEN = re.compile(
     r")" + _END,
     re.ASCII,
 )
+TOKEN_ANCHORS: Final = (
+    ("sk-", ""),
+    ("sk_", "(?:live|test)_"),
+    ("rk_", "(?:live|test)_"),
+    ("glpat-", ""),
+    ("GOCSPX-", ""),
+    ("xox[abposr]-", ""),
+    ("xapp-", ""),
+    ("gh[pousr]_", ""),
+    ("github_", "pat_"),
+    ("whsec_", ""),
+    ("hf_", ""),
+    ("r8_", ""),
+    ("gsk_", ""),
+    ("eyJ", ""),
+    ("A", "(?:KIA|SIA|BIA|CCA|3T[A-Z0-9]|Iza)"),
+    ("ya2", r"9\."),
+)
+"""Where the scanner's prefilter notices a :data:`TOKEN`: a fixed-width regex for the start of
+its prefix up to a character the prefilter looks for (``-``, ``_``, ``J``, ``A``, a digit),
+and a lookahead for the rest of the prefix."""
+
 _PREFIX = re.compile(
     r"sk-ant-(?:api|admin|sid)\d\d-|sk-(?:proj-|svcacct-|admin-|None-)?|A[A-Z0-9]{3}|gh[pousr]_|github_pat_|glpat-"
     r"|AIza|GOCSPX-|ya29\.|xox[abposr]-|xapp-|(?:sk|rk)_(?:live|test)_|whsec_|hf_|r8_|gsk_|eyJ",
@@ -68,16 +92,17 @@ BLOCK = re.compile(
     re.ASCII,
 )
 
-# A credential's name, just before "=" or ":" (and an optional quote).
+# A credential's name, just before "=" or ":" (and an optional quote). The name may have
+# parts before it ("DB_PASSWORD", "x-api-key"): the keyword needs only a non-alphanumeric before it.
 _KEYWORDS = (
     r"pass(?:word|wd|phrase)?|pwd|secret|client[_\-]?secret|secret[_\-]?key|api[_\-]?key|apikey|access[_\-]?key"
     r"|auth[_\-]?token|access[_\-]?token|refresh[_\-]?token|token|private[_\-]?key|credentials?"
     r"|aws[_\-]?secret[_\-]?access[_\-]?key|db[_\-]?pass(?:word)?|authorization|x-api-key"
 )
-KEY_BEFORE = re.compile(
-    r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-.])*(?:" + _KEYWORDS + r")[\"']?[ \t]*\Z",
-    re.ASCII,
-)
+KEY_BEFORE = Before(r"(?i)(?:" + _KEYWORDS + r")[\"']?[ \t]*", 64, re.ASCII, boundary=r"(?![A-Za-z0-9])")
+"""Whether a credential's name ends just before a position (read backwards: see ``_backward``)."""
+KEY_ENDINGS: Final = ("ss", "rd", "wd", "se", "et", "ey", "en", "al", "ls", "on")
+"""The last two letters of every keyword above, so that the scanner's prefilter can test them."""
 VALUE = re.compile(
     r"[=:][ \t]{0,8}(?:"
     r"(?P<q>[\"'])(?P<quoted>[^\"'\s]{1," + str(VALUE_MAX) + r"})(?P=q)"
@@ -109,7 +134,8 @@ def token_ok(value: str) -> bool:
             has_alpha = True
         if has_digit and has_alpha:
             return True
-    return value.startswith(("AKIA", "ASIA", "ABIA", "ACCA"))  # 16 base-32 characters may hold no digit
+    # 16 base-32 characters (AWS), or 35 of base64url (Google), may hold no digit.
+    return value.startswith(("AKIA", "ASIA", "ABIA", "ACCA", "AIza"))
 
 
 def value_ok(value: str, quoted: bool) -> bool:

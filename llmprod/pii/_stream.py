@@ -169,7 +169,7 @@ class StreamRedactor:
             j = quote - 1
             while j >= 0 and text[j] in " \t":
                 j -= 1
-            opened = j >= 0 and text[j] in "=:" and KEY_BEFORE.search(text, max(0, j - 64), j) is not None
+            opened = j >= 0 and text[j] in "=:" and KEY_BEFORE(text, j)
             if opened and len(text) - quote <= VALUE_MAX + 1:
                 return max(0, min(cut, quote + 1 - offset))
         return cut
@@ -182,12 +182,12 @@ class StreamRedactor:
         if scheme != -1 and text.find("@", scheme, c) == -1 and c - scheme <= 260:
             return scheme + 3  # user:password@ may still come, and a password may hold breaks
         for sep in (text.find("=", start, c), text.find(":", start, c)):
-            if sep > 0 and c - sep <= VALUE_MAX + 1 and KEY_BEFORE.search(text, max(0, sep - 64), sep):
+            if sep > 0 and c - sep <= VALUE_MAX + 1 and KEY_BEFORE(text, sep):
                 return sep + 1
         j = start - 1
         while j >= 0 and text[j] in " \t":
             j -= 1
-        if j >= 0 and text[j] in "=:" and start < c and KEY_BEFORE.search(text, max(0, j - 64), j):
+        if j >= 0 and text[j] in "=:" and start < c and KEY_BEFORE(text, j):
             return start
         return None
 
