@@ -27,7 +27,6 @@ import statistics
 import sys
 import sysconfig
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -104,34 +103,6 @@ def presidio() -> Callable[[str], Spans] | None:
         return out
 
     return analyze
-
-
-def score(samples: list[evalset.Sample], find: Callable[[str], Spans], types: tuple[str, ...]) -> dict[str, object]:
-    found = Counter[str]()
-    total = Counter[str]()
-    exact = Counter[str]()
-    predicted = Counter[str]()
-    looks = touched = 0
-    for sample in samples:
-        spans = [s for s in find(sample.text) if s[2] in types]
-        for s, e, kind in spans:
-            predicted[kind] += 1
-            exact[kind] += (s, e, kind) in sample.spans
-        for s, e, kind in sample.spans:
-            if kind not in types:
-                continue
-            total[kind] += 1
-            found[kind] += any(ps <= s and pe >= e and pk == kind for ps, pe, pk in spans)
-        for s, e, _ in sample.lookalikes:
-            looks += 1
-            touched += any(ps < e and s < pe for ps, pe, _ in spans)
-    return {
-        "recall": sum(found.values()) / max(1, sum(total.values())),
-        "precision": sum(exact.values()) / max(1, sum(predicted.values())),
-        "lookalikes": touched / max(1, looks),
-        "per_type": {k: found[k] / total[k] for k in types if total[k]},
-        "precision_per_type": {k: exact[k] / predicted[k] for k in types if predicted[k]},
-    }
 
 
 def _best(fn: Callable[[], object], runs: int = 3) -> float:
@@ -278,7 +249,7 @@ def main() -> None:
     report: dict[str, object] = {}
     print(f"\n  {'':<20} {'recall':>7} {'span prec':>9} {'look-alikes':>11}   recall per type")
     for name, find, kinds in rows:
-        s = score(samples, find, kinds)
+        s = evalset.score(samples, find, kinds)
         report[name] = s
         per = "  ".join(f"{k} {v:.3f}" for k, v in s["per_type"].items())  # type: ignore[attr-defined]
         print(f"  {name:<20} {s['recall']:7.3f} {s['precision']:9.3f} {s['lookalikes']:10.1%}   {per}")

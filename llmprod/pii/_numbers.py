@@ -29,6 +29,9 @@ _SEP = "[" + SPACES + r".\-/]"
 _DATE = r"(?:\d{4}[.\-/]\d{1,2}[.\-/]\d{1,2}|\d{1,2}[.\-/]\d{1,2}[.\-/](?:\d{4}|\d{2}))"
 _DECIMAL = r"[1-9]\d{0,2}\.\d{4,}"  # a measurement or a coordinate (51.582510), not a phone number
 _NOT_AFTER = r"(?![\w@]|-\w|" + _SEP + r"?\d|[.,]\w)"  # nor the middle of a longer run of digit groups
+# A value grouped by dashes, or not grouped, may be followed by another number after a
+# space ("card 4984-1537-7602-0776 1970-02-01", "SSN 123-45-6789 10.0.0.1"): it ends there.
+_END = r"(?![\w@]|-\w|[.\-/]?\d|[.,]\w)"
 _NOT_BEFORE = r"(?<![\w.+\-/@#])(?!(?<=\d" + _S + r")[\d(])"  # a digit group right after another is no start
 
 # One alternative per separator: a back reference cannot run inside the prefilter's lookbehind.
@@ -38,22 +41,23 @@ CARD_RE = (
     + SPACES
     + r"\-]?){11}\d)"  # twelve digits or more: a cheap test first
     + r"\d{4}(?:"
-    + "|".join(re.escape(sep) + r"\d{2,6}(?:" + re.escape(sep) + r"\d{1,6}){1,4}" for sep in SPACES + "-")
-    + r"|\d{8,15})"
-    + _NOT_AFTER
+    + "|".join(sep + r"\d{2,6}(?:" + sep + r"\d{1,6}){1,4}" + _NOT_AFTER for sep in SPACES)
+    + r"|-\d{2,6}(?:-\d{1,6}){1,4}"
+    + _END
+    + r"|\d{8,15}"
+    + _END
+    + ")"
 )
 """A payment card number: 12 to 19 digits, compact or grouped by one kind of separator."""
 
-# A dashed or compact SSN may be followed by another number after a space ("SSN 123-45-6789 10.0.0.1").
-_SSN_END = r"(?![\w@]|[.\-/]?\d|[.,]\w)"
 SSN_RE = (
     _NOT_BEFORE
     + r"(?:\d{3}-\d{2}-\d{4}"
-    + _SSN_END
+    + _END
     + "|"
     + "|".join(r"\d{3}" + sep + r"\d{2}" + sep + r"\d{4}" + _NOT_AFTER for sep in SPACES)
     + r"|(?P<ssn_run>\d{9})"
-    + _SSN_END
+    + _END
     + ")"
 )
 """A US SSN: ``123-45-6789``, ``123 45 6789``, or nine digits in a row (then only after words that say so)."""
@@ -84,7 +88,7 @@ _PHONE_CONTEXT = Before(
     40,
 )
 _NOT_PHONE_CONTEXT = Before(
-    r"(?i)(?:order|invoice|\binv|ticket|tracking|track|\bref|reference|account|acct|\bcase|\bid|\bno|sku|\bpart|serial|"
+    r"(?i)(?:order|invoice|\binv|ticket|tracking|track|\bref|reference|account|acct|\bcase|\bid|sku|\bpart|serial|"
     r"version|\bver|build|isbn|issn|\bean|gtin|\bupc|\bdoi|\bpo|receipt|transaction|txn|batch|\blot|item|\bcode|\bzip"
     r"|postcode|\bpin)"
     r"[\W_]{0,4}(?:number|num|nr|no|#)?[\W_]{0,3}",
@@ -127,13 +131,16 @@ def _phone(text: str, start: int, end: int, m: re.Match[str]) -> bool:
     digits = digits_of(value)
     if m.start("nanp") != -1 and valid_nanp(digits):
         return True
-    if _NOT_PHONE_SHAPE.match(value) or not valid_national(digits):
+    if _NOT_PHONE_SHAPE.match(value) or ("." in value and _VERSION_BEFORE(text, start)):
         return False
-    if "." in value and _VERSION_BEFORE(text, start):
+    # The nearest words decide: "call</a> EAN 4207509619238" is an article number.
+    if _NOT_PHONE_CONTEXT(text, start):
         return False
     if _PHONE_CONTEXT(text, start):
-        return True
-    if _NOT_PHONE_CONTEXT(text, start):
+        # Words say it is a phone number: a national number's length will do, valid or not
+        # (libphonenumber knows 0117 496 0886 as fiction's, and Faker's numbers as unassigned).
+        return 7 <= len(digits) <= 13 or valid_national(digits)
+    if not valid_national(digits):
         return False
     # No word says so: a phone's shape then: a trunk prefix or an area code in parentheses, grouped.
     if _AREA_AND_LINE.match(value):
@@ -149,9 +156,12 @@ def _international(text: str, start: int, value: str) -> bool:
         return possible_international(digits_of(value.lstrip("(+").replace("(0)", "", 1)))
     digits = digits_of((value[3:] if value.startswith("011") else value[2:]).replace("(0)", "", 1))
     # After 00 or 011 an order or article number can start too: the words before decide.
+    if _NOT_PHONE_CONTEXT(text, start):
+        return False
     if _PHONE_CONTEXT(text, start):
-        return valid_international(digits) or possible_international(digits)
-    return valid_international(digits) and not _NOT_PHONE_CONTEXT(text, start)
+        # A phone number in any case; perhaps a national one that starts with 00 or 011.
+        return possible_international(digits) or 7 <= len(digits_of(value)) <= 13
+    return valid_international(digits)
 
 
 Check = Callable[[str, int, int, re.Match[str]], bool]

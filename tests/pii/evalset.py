@@ -24,9 +24,11 @@ from __future__ import annotations
 import random
 import string
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+Spans = list[tuple[int, int, str]]
 SEED = 18
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "pt_BR", "ja_JP", "sv_SE"]
 TYPES = ("EMAIL", "PHONE", "CREDIT_CARD", "SSN", "IPV4", "IPV6", "IBAN", "SECRET")
@@ -439,6 +441,37 @@ def build(n: int = 3000, seed: int = SEED) -> list[Sample]:
             b.add(r.choice([". ", "\n", " ", ", "]))
         samples.append(b.sample(genre))
     return samples
+
+
+def score(samples: list[Sample], find: Callable[[str], Spans], types: tuple[str, ...]) -> dict[str, Any]:
+    """Recall (values fully covered by a span of their type), span precision (spans that are
+    exactly a value of their type), look-alikes touched by any span, and recall and precision
+    by type, of ``find`` on ``samples`` for the entity ``types``."""
+    found = Counter[str]()
+    total = Counter[str]()
+    exact = Counter[str]()
+    predicted = Counter[str]()
+    looks = touched = 0
+    for sample in samples:
+        spans = [s for s in find(sample.text) if s[2] in types]
+        for s, e, kind in spans:
+            predicted[kind] += 1
+            exact[kind] += (s, e, kind) in sample.spans
+        for s, e, kind in sample.spans:
+            if kind not in types:
+                continue
+            total[kind] += 1
+            found[kind] += any(ps <= s and pe >= e and pk == kind for ps, pe, pk in spans)
+        for s, e, _ in sample.lookalikes:
+            looks += 1
+            touched += any(ps < e and s < pe for ps, pe, _ in spans)
+    return {
+        "recall": sum(found.values()) / max(1, sum(total.values())),
+        "precision": sum(exact.values()) / max(1, sum(predicted.values())),
+        "lookalikes": touched / max(1, looks),
+        "per_type": {k: found[k] / total[k] for k in types if total[k]},
+        "precision_per_type": {k: exact[k] / predicted[k] for k in types if predicted[k]},
+    }
 
 
 def main() -> None:
