@@ -91,13 +91,16 @@ class Before:
     match: ``(?![A-Za-z0-9])`` says "not right after a letter or digit".
     """
 
-    __slots__ = ("_match", "width")
+    __slots__ = ("_match", "boundary", "flags", "pattern", "width")
 
     def __init__(self, pattern: str, width: int, flags: int = 0, *, boundary: str = "") -> None:
         head = _FLAGS.match(pattern)
         lead = head.group() if head else ""
         self._match = re.compile(lead + "(?:" + reverse(pattern[len(lead) :]) + ")" + boundary, flags).match
+        self.pattern = pattern
         self.width = width
+        self.flags = flags
+        self.boundary = boundary
 
     def __call__(self, text: str, start: int) -> bool:
         lo = start - self.width  # back(), inlined: this runs for most candidates
