@@ -123,18 +123,18 @@ def prefilter(entities: frozenset[str]) -> re.Pattern[str] | None:
     if found is None and entities:
         branches = _branches(entities)
         # Each branch first checks the character just read, so a stop tests only its own
-        # branches; a digit right after a digit (most stops in numbers) fails two tests.
+        # branches; a digit right after a digit (most stops in numbers) fails the first test.
         numeric = [(chars, branch) for chars, branch in branches if set(chars) <= _NUMERIC]
         other = [(chars, branch) for chars, branch in branches if not set(chars) <= _NUMERIC]
         sides = []
         if numeric:
             inner = "|".join(f"(?<={_char_class(chars)})(?:{branch})" for chars, branch in numeric)
-            sides.append(r"(?<=[0-9+(])(?<![0-9][\s\S])(?:" + inner + ")")
+            sides.append(r"(?<=[0-9+(])(?:" + inner + ")")
         if other:
             inner = "|".join(f"(?<={_char_class(chars)})(?:{branch})" for chars, branch in other)
             sides.append(r"(?<=[^0-9+(])(?:" + inner + ")")
         first = _char_class("".join(chars for chars, _ in branches))
-        found = re.compile(first + "(?:" + "|".join(sides) + ")", re.ASCII)
+        found = re.compile(first + r"(?<![0-9][0-9])(?:" + "|".join(sides) + ")", re.ASCII)
         with _lock:
             _cache[entities] = found
     return found
