@@ -59,7 +59,6 @@ LOOKAHEAD = 3
 
 # Every number value holds six digits or more (or is an IPv4 address): a cheap test first.
 _DIGITS_AHEAD = r"[+(]{0,2}\d(?:[" + SPACES + r"().\-/+]{0,3}\d){5}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d"
-_NUMERIC = frozenset("0123456789+(")
 
 
 def _branches(entities: frozenset[str]) -> list[tuple[str, str]]:
@@ -122,19 +121,12 @@ def prefilter(entities: frozenset[str]) -> re.Pattern[str] | None:
     found = _cache.get(entities)
     if found is None and entities:
         branches = _branches(entities)
-        # Each branch first checks the character just read, so a stop tests only its own
-        # branches; a digit right after a digit (most stops in numbers) fails the first test.
-        numeric = [(chars, branch) for chars, branch in branches if set(chars) <= _NUMERIC]
-        other = [(chars, branch) for chars, branch in branches if not set(chars) <= _NUMERIC]
-        sides = []
-        if numeric:
-            inner = "|".join(f"(?<={_char_class(chars)})(?:{branch})" for chars, branch in numeric)
-            sides.append(r"(?<=[0-9+(])(?:" + inner + ")")
-        if other:
-            inner = "|".join(f"(?<={_char_class(chars)})(?:{branch})" for chars, branch in other)
-            sides.append(r"(?<=[^0-9+(])(?:" + inner + ")")
+        # A digit right after a digit (most stops in numbers) fails the first test. Any other
+        # stop steps back onto the character it read and picks its branches by that character:
+        # a branch starts with its characters, so the engine skips the others without a test.
+        dispatch = "|".join(f"{_char_class(chars)}(?:{branch})" for chars, branch in branches)
         first = _char_class("".join(chars for chars, _ in branches))
-        found = re.compile(first + r"(?<![0-9][0-9])(?:" + "|".join(sides) + ")", re.ASCII)
+        found = re.compile(first + r"(?<![0-9][0-9])(?<=(?=(?:" + dispatch + r"))[\s\S])", re.ASCII)
         with _lock:
             _cache[entities] = found
     return found
