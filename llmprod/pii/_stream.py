@@ -32,7 +32,7 @@ from ._redactor import Mode, Redactor
 from ._scan import LOOKAHEAD
 from ._secrets import BLOCK, BLOCK_BEGIN, BLOCK_BODY, BLOCK_MAX, KEY_BEFORE, SECRET, VALUE_MAX
 
-_CONTEXT = 256  # raw characters kept for lookbehinds and context words
+_CONTEXT = 512  # raw characters kept for lookbehinds and context words (every look back is shorter)
 _hard_cache: dict[str, bool] = {}
 _QUOTED_FROM = re.compile(r"[^\"'\s]*\Z")
 _LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
