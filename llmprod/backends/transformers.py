@@ -10,9 +10,11 @@ tokenizer, and usage is counted in tokens.
 
 What it implements itself, where transformers' ``generate()`` has no server loop:
 
-- **dynamic batching**: requests that arrive within ``batch_window_ms`` of the first
-  (up to ``max_batch_size``) are generated together as one left-padded batch, each
-  with its own sampling, ``max_tokens``, stop strings and stream;
+- **continuous batching**: up to ``max_batch_size`` requests generate together, one
+  forward pass per token for all of them, each with its own sampling, ``max_tokens``,
+  stop strings and stream; a request that arrives while others generate joins them at
+  the next step (its prompt prefilled, its KV cache joined to theirs, left-padded and
+  masked), and a finished one leaves at once, freeing its slot;
 - **int8 weights** (``quantization="int8"``): torch's dynamic quantization of every
   ``Linear`` layer, on CPU only (torch has no such kernels for CUDA; on a GPU use
   :class:`~llmprod.backends.vllm.VLLM` with ``quantization=``);
@@ -56,8 +58,10 @@ class Transformers:
     ``model`` is a local folder or a Hub name (set ``HF_HUB_OFFLINE=1`` to never
     download). ``device`` is ``"cpu"``, ``"cuda"`` (or ``"cuda:1"``) or ``"auto"``;
     ``dtype`` None picks float32 on CPU and bfloat16 (float16 where unsupported) on a
-    GPU. ``max_batch_size`` and ``batch_window_ms`` shape dynamic batching
-    (``max_batch_size=1`` generates one request at a time). ``quantization="int8"``
+    GPU. ``max_batch_size`` is the most requests generating at once (1 generates one
+    request at a time); ``batch_window_ms`` is how long the first request to reach an idle
+    engine waits for others, so that a burst is prefilled in one pass (once the engine is
+    generating, a new request joins at the next step without waiting). ``quantization="int8"``
     quantizes the weights (CPU only). ``draft_model`` turns on assisted decoding.
     ``max_new_tokens_default`` applies when a request sets no ``max_tokens``.
     ``threads`` sets torch's CPU threads (process-wide). ``stats`` counts batches and
@@ -79,7 +83,7 @@ class Transformers:
         *,
         device: str = "cpu",
         dtype: str | None = None,
-        max_batch_size: int = 8,
+        max_batch_size: int = 32,
         batch_window_ms: float = 5.0,
         quantization: str | None = None,
         draft_model: str | None = None,
