@@ -48,8 +48,7 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from .._core.errors import (
@@ -193,39 +192,56 @@ class VLLM:
             raise ServerError(message, deployment=self.name, retryable=False) from exc
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        engine, request_id, outputs = await self._submit(request, self._kinds.FINAL_ONLY)
         final: Any = None
-        async with aclosing(self._outputs(request, self._kinds.FINAL_ONLY)) as outputs:
+        try:
             async for output in outputs:
                 final = output
+        except LLMProdError:
+            raise
+        except Exception as exc:
+            raise self._engine_error(exc) from exc
+        finally:
+            await self._release(engine, request_id, outputs, finished=final is not None and bool(final.finished))
         if final is None:
             raise ServerError("the engine returned no output", deployment=self.name)
         completion = final.outputs[0]
         return ChatResponse(
-            id=str(final.request_id),
+            id=request_id,
             text=str(completion.text),
-            finish_reason=self._finish(completion.finish_reason, str(final.request_id)),
+            finish_reason=self._finish(completion.finish_reason, request_id),
             usage=_usage(final, len(completion.token_ids)),
             model=self.model,
             deployment=self.name,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        assembler = StreamAssembler(model=self.model, deployment=self.name)
+        # The engine's generator is read here directly: no extra generator layer per token.
+        engine, request_id, outputs = await self._submit(request, self._kinds.DELTA)
+        assembler = StreamAssembler(model=self.model, deployment=self.name, id=request_id)
         generated = 0
-        async with aclosing(self._outputs(request, self._kinds.DELTA)) as outputs:
+        finished = False
+        try:
             async for output in outputs:
-                assembler.id = str(output.request_id)
                 delta = output.outputs[0]
                 generated += len(delta.token_ids)
                 if output.finished:  # an aborted or failed request raises here, before its last text
-                    assembler.finish_reason = self._finish(delta.finish_reason, str(output.request_id))
-                if delta.text:
-                    assembler.add_text(str(delta.text))
-                    yield ChatChunk(text=str(delta.text))
-                if output.finished:
+                    finished = True
+                    assembler.finish_reason = self._finish(delta.finish_reason, request_id)
+                text = delta.text
+                if text:
+                    assembler.add_text(text)
+                    yield ChatChunk(text=text)
+                if finished:
                     assembler.usage = _usage(output, generated)
                     yield assembler.final_chunk()
                     return
+        except LLMProdError:
+            raise
+        except Exception as exc:
+            raise self._engine_error(exc) from exc
+        finally:
+            await self._release(engine, request_id, outputs, finished=finished)
         raise ServerError("the engine stream ended before the request finished", deployment=self.name)
 
     async def aclose(self) -> None:
@@ -249,12 +265,15 @@ class VLLM:
         # shutdown() waits for the engine's processes (seconds): off the event loop.
         await asyncio.to_thread(engine.shutdown)
 
-    async def _outputs(self, request: ChatRequest, kind: Any) -> AsyncGenerator[Any, None]:
-        """The engine's ``RequestOutput`` objects for one request; aborts it if left early."""
+    async def _submit(self, request: ChatRequest, kind: Any) -> tuple[Any, str, Any]:
+        """Render and check the request, and hand it to the engine: (engine, request id, outputs)."""
         await self.start()
         engine = self.engine
         try:
-            prompt_ids = await asyncio.to_thread(self._render, request)
+            if _short(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
+                prompt_ids = self._render(request)
+            else:
+                prompt_ids = await asyncio.to_thread(self._render, request)
         except LLMProdError:
             raise
         except Exception as exc:  # the chat template refused the messages (jinja raises)
@@ -264,26 +283,22 @@ class VLLM:
             raise ServerError("the backend was closed", deployment=self.name, retryable=False)
         request_id = new_id("vllm")
         self._in_flight.add(request_id)
-        outputs = engine.generate(self._tokens_input(prompt_ids), params, request_id)
-        finished = False
-        try:
-            async for output in outputs:
-                finished = bool(output.finished)
-                yield output
-        except LLMProdError:
-            raise
-        except self._client_errors as exc:  # vLLM's request validation: the request is at fault
-            raise self._request_error(exc) from exc
-        except Exception as exc:
-            message = f"vLLM engine error: {type(exc).__name__}: {exc}"
-            retryable = not isinstance(exc, self._engine_dead)  # a dead engine stays dead
-            raise ServerError(message, deployment=self.name, retryable=retryable) from exc
-        finally:
-            self._in_flight.discard(request_id)
-            if not finished and self.engine is engine:  # the caller left: free the sequence now
-                with contextlib.suppress(Exception):  # a dead engine has nothing left to free
-                    await engine.abort(request_id)
-            await outputs.aclose()
+        return engine, request_id, engine.generate(self._tokens_input(prompt_ids), params, request_id)
+
+    def _engine_error(self, exc: Exception) -> LLMProdError:
+        if isinstance(exc, self._client_errors):  # vLLM's request validation: the request is at fault
+            return self._request_error(exc)
+        message = f"vLLM engine error: {type(exc).__name__}: {exc}"
+        retryable = not isinstance(exc, self._engine_dead)  # a dead engine stays dead
+        return ServerError(message, deployment=self.name, retryable=retryable)
+
+    async def _release(self, engine: Any, request_id: str, outputs: Any, *, finished: bool) -> None:
+        """The call is over: if its caller left before the end, abort it so its sequence is freed now."""
+        self._in_flight.discard(request_id)
+        if not finished and self.engine is engine:
+            with contextlib.suppress(Exception):  # a dead engine has nothing left to free
+                await engine.abort(request_id)
+        await outputs.aclose()
 
     def _render(self, request: ChatRequest) -> list[int]:
         # No length limit here: vLLM checks the prompt against the engine's max_model_len.
@@ -303,7 +318,7 @@ class VLLM:
             return self._sampling_params(**options)
         except TypeError as exc:
             raise InvalidRequestError(f"not a vLLM sampling parameter: {exc}", field="extra_body") from exc
-        except (ValueError, *self._client_errors) as exc:
+        except self._client_errors as exc:  # VLLMValidationError (a ValueError before vLLM's own error tree)
             raise InvalidRequestError(str(exc), field=_refused_option(exc, options)) from exc
 
     def _request_error(self, exc: BaseException) -> ProviderError | RateLimitedError:
@@ -313,10 +328,10 @@ class VLLM:
             status = 404
         return status_error(int(status or 400), str(exc), deployment=self.name)
 
-    def _finish(self, reason: Any, request_id: str) -> str | None:
-        if reason is None:
+    def _finish(self, finish_reason: Any, request_id: str) -> str | None:
+        if finish_reason is None:
             return None
-        reason = str(reason)
+        reason = str(finish_reason)
         if reason == "abort":
             if request_id in self._closed_ids:
                 self._closed_ids.discard(request_id)
@@ -325,6 +340,18 @@ class VLLM:
         if reason == "error":  # vLLM: a retryable request-level failure (its server answers 500)
             raise ServerError("the engine failed the request (finish_reason 'error')", deployment=self.name)
         return reason
+
+
+INLINE_RENDER_CHARS = 8192  # prompts up to this size are rendered on the event loop
+
+
+def _short(request: ChatRequest) -> bool:
+    size = 0
+    for message in request.messages:
+        size += len(message.text())
+        if size > INLINE_RENDER_CHARS:
+            return False
+    return not request.tools
 
 
 def _check_options(quantization: str | None, tp: int, pp: int, memory: float) -> None:
@@ -389,7 +416,9 @@ def _main_module_not_rerun() -> Iterator[None]:
     like an interactive session's, which ``spawn`` does not re-import.
     """
     main = sys.modules.get("__main__")
-    saved = {key: main.__dict__[key] for key in ("__file__", "__spec__") if main is not None and key in main.__dict__}
+    saved: dict[str, Any] = {
+        key: main.__dict__[key] for key in ("__file__", "__spec__") if main is not None and key in main.__dict__
+    }
     if main is None or not saved:
         yield
         return
