@@ -9,7 +9,9 @@ the first job waits up to ``batch_window`` seconds for company, so a burst is pr
 together. Each row stops on its own (its ``max_new_tokens``, an end-of-sequence token, a
 stop string, or its caller going away) and leaves the batch at once, freeing its slot
 and its KV-cache row. Each row's text is pushed to its caller as it is decoded, through
-the job's ``deliver`` callback (which hops onto the caller's event loop).
+the job's event loop: one ``call_soon_threadsafe`` per loop per step carries every row's
+events of that step (a job without a loop gets its own ``deliver`` calls). A whole-answer
+job (``stream=False``) gets its text once, at the end.
 
 With a draft model the worker runs transformers' assisted generation instead, one job
 at a time (assisted generation takes a single sequence).
@@ -42,12 +44,16 @@ class Job:
 
     prompt: list[int]
     max_new_tokens: int
+    # Called on the engine's thread when ``loop`` is None; on the caller's, by submit() after close().
     deliver: Callable[[Event], None]
     temperature: float | None = None
     top_p: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
     cancelled: bool = False
+    stream: bool = True  # False: the text comes in one event, at the end
+    loop: Any = None  # the caller's event loop, where ``put`` runs
+    put: Callable[[Event], None] | None = None  # e.g. an asyncio.Queue's put_nowait
 
 
 @dataclass(slots=True)
@@ -68,15 +74,16 @@ class EngineStats:
 class _Row:
     """A job inside a running batch: its sampler and its text."""
 
-    __slots__ = ("generated", "generator", "job", "output")
+    __slots__ = ("generated", "generator", "job", "output", "parts")
 
     def __init__(self, job: Job, decode: Decode, generator: Any) -> None:
         self.job = job
         self.output = TextOutput(decode, job.stop)
         self.generator = generator
         self.generated = 0
+        self.parts: list[str] = []  # the text so far, for a whole-answer job
 
-    def step(self, token: int, eos: frozenset[int]) -> str | None:
+    def step(self, token: int, eos: frozenset[int], send: Callable[[Job, Event], None]) -> str | None:
         """Take one sampled token; return the finish reason if the row is done."""
         if self.job.cancelled:
             return "cancelled"
@@ -85,7 +92,10 @@ class _Row:
             return "stop"
         delta = self.output.add(token)
         if delta:
-            self.job.deliver(("text", delta))
+            if self.job.stream:
+                send(self.job, ("text", delta))
+            else:
+                self.parts.append(delta)
         if self.output.stopped:
             return "stop"
         return "length" if self.generated >= self.job.max_new_tokens else None
@@ -120,6 +130,7 @@ class Engine:
         # transformers 5.x renamed the KV-cache argument `past_key_values` to `cache`.
         self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._outbox: list[tuple[Job, Event]] = []  # events of this step, not yet handed over
         self._closing = False
         self.stats = EngineStats()
         self.thread = threading.Thread(target=self._run, name=f"llmprod-{name}", daemon=True)
@@ -169,13 +180,15 @@ class Engine:
                         self._step(batch)
                 except Exception as exc:  # OOM, a device error: fail the running rows, keep serving
                     for row in batch.rows:
-                        row.job.deliver(("error", f"{type(exc).__name__}: {exc}", True))
+                        self._send(row.job, ("error", f"{type(exc).__name__}: {exc}", True))
                     batch.clear()
                 finally:
                     self.stats.active = len(batch)
+                    self._flush()
         for row in batch.rows:
             self._finish(row, "closed")
         batch.clear()
+        self._flush()
         self.stats.active = 0
 
     def _take(self, room: int, *, wait: bool) -> list[Job]:
@@ -226,7 +239,7 @@ class Engine:
         batch.keep(keep, [tokens[i] for i in keep])
 
     def _done(self, row: _Row, token: int) -> bool:
-        reason = "closed" if self._closing else row.step(token, self._eos)
+        reason = "closed" if self._closing else row.step(token, self._eos, self._send)
         if reason is None:
             return False
         self._finish(row, reason)
@@ -244,16 +257,18 @@ class Engine:
             try:
                 self._assisted(jobs[0])
             except Exception as exc:  # OOM, a device error: fail this job, keep serving
-                jobs[0].deliver(("error", f"{type(exc).__name__}: {exc}", True))
+                self._send(jobs[0], ("error", f"{type(exc).__name__}: {exc}", True))
             finally:
                 self.stats.active = 0
+                self._flush()
 
     def _fail_waiting(self) -> None:
         with contextlib.suppress(queue.Empty):
             while True:
                 waiting = self._jobs.get_nowait()
                 if waiting is not None:
-                    waiting.deliver(("error", "the engine is shut down", False))
+                    self._send(waiting, ("error", "the engine is shut down", False))
+        self._flush()
 
     def _finish(self, row: _Row, reason: str) -> None:
         self.stats.generated_tokens += row.generated
@@ -261,12 +276,34 @@ class Engine:
             self.stats.cancelled += 1
             return
         if reason == "closed":
-            row.job.deliver(("error", "the engine was shut down during generation", False))
+            self._send(row.job, ("error", "the engine was shut down during generation", False))
             return
         rest = row.output.flush()
-        if rest:
-            row.job.deliver(("text", rest))
-        row.job.deliver(("done", reason, row.generated))
+        text = rest if row.job.stream else "".join(row.parts) + rest
+        if text:
+            self._send(row.job, ("text", text))
+        self._send(row.job, ("done", reason, row.generated))
+
+    def _send(self, job: Job, event: Event) -> None:
+        if job.loop is None:
+            job.deliver(event)
+        else:
+            self._outbox.append((job, event))
+
+    def _flush(self) -> None:
+        """Hand the events gathered since the last flush to their callers' loops: one hop per loop."""
+        if not self._outbox:
+            return
+        by_loop: dict[Any, list[tuple[Job, Event]]] = {}
+        for job, event in self._outbox:
+            by_loop.setdefault(job.loop, []).append((job, event))
+        self._outbox = []
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_put_all, items)
+            except RuntimeError:  # that loop is closed: nobody is listening
+                for job, _ in items:
+                    job.cancelled = True
 
     def _generator(self, job: Job) -> Any:
         if job.temperature is None or job.temperature == 0:
@@ -315,10 +352,11 @@ class Engine:
                     return
                 for token in value.reshape(-1).tolist():
                     if finished:
-                        return
-                    reason = "closed" if engine._closing else row.step(int(token), engine._eos)
+                        break
+                    reason = "closed" if engine._closing else row.step(int(token), engine._eos, engine._send)
                     if reason is not None:
                         finished.append(reason)
+                engine._flush()
 
             def end(self) -> None:
                 pass
@@ -348,3 +386,10 @@ class Engine:
             )
         self.stats.forward_passes += 1
         self._finish(row, finished[0] if finished else ("cancelled" if job.cancelled else "length"))
+
+
+def _put_all(items: list[tuple[Job, Event]]) -> None:
+    """Runs on the callers' loop: put each event on its job's queue, in order."""
+    for job, event in items:
+        if job.put is not None:
+            job.put(event)

@@ -61,7 +61,7 @@ from .._core.errors import (
     ServerError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
-from ._chat_template import render_prompt
+from ._chat_template import render_prompt, renders_fast
 from ._http import status_error
 
 QUANTIZATIONS = ("awq", "gptq", "fp8", "bitsandbytes")
@@ -270,7 +270,7 @@ class VLLM:
         await self.start()
         engine = self.engine
         try:
-            if _short(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
+            if renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
                 prompt_ids = self._render(request)
             else:
                 prompt_ids = await asyncio.to_thread(self._render, request)
@@ -340,18 +340,6 @@ class VLLM:
         if reason == "error":  # vLLM: a retryable request-level failure (its server answers 500)
             raise ServerError("the engine failed the request (finish_reason 'error')", deployment=self.name)
         return reason
-
-
-INLINE_RENDER_CHARS = 8192  # prompts up to this size are rendered on the event loop
-
-
-def _short(request: ChatRequest) -> bool:
-    size = 0
-    for message in request.messages:
-        size += len(message.text())
-        if size > INLINE_RENDER_CHARS:
-            return False
-    return not request.tools
 
 
 def _check_options(quantization: str | None, tp: int, pp: int, memory: float) -> None:
