@@ -174,7 +174,9 @@ def _on_vllm_cpu() -> bool:
 
 
 @pytest.mark.parametrize("options", [{"quantization": "fp8"}, {"tensor_parallel_size": 2}])
-async def test_options_the_cpu_build_cannot_run_fail_the_start_clearly(vllm_model: Path, options: dict[str, Any]) -> None:
+async def test_options_the_cpu_build_cannot_run_fail_the_start_clearly(
+    vllm_model: Path, options: dict[str, Any]
+) -> None:
     if not _on_vllm_cpu():
         pytest.skip("these options run on a GPU")
     # fp8: the AVX2 CPU build has no fp8 kernels; tensor_parallel_size=2: one NUMA node cannot hold two CPU workers.
@@ -489,7 +491,9 @@ def test_a_notebook_works(vllm_model: Path, tmp_path: Path) -> None:
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    nbclient.NotebookClient(notebook, timeout=420, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbclient.NotebookClient(
+        notebook, timeout=420, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     outputs = [o for cell in notebook.cells for o in cell.get("outputs", [])]
     errors = [o for o in outputs if o.get("output_type") == "error"]
     assert not errors, json.dumps(errors)[:3000]
