@@ -1,4 +1,8 @@
-"""A stand-in for vLLM, for llmprod's tests only (put on ``sys.path`` by tests/engines).
+"""A stand-in for vLLM, left only for ``tests/test_every_backend.py`` in the sessions without vLLM.
+
+``tests/engines/test_vllm.py`` runs against the real engine (vLLM's CPU build, ``nox -s
+vllm``); this stand-in does not follow the real engine where it matters (its finish
+reasons, abort after finish, shutdown), so nothing else should be tested against it.
 
 It follows the API surface of vLLM 0.33.0 that ``llmprod.backends.vllm`` uses, module
 for module, so the backend imports it exactly as it imports the real package:
