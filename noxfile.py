@@ -68,7 +68,8 @@ def vllm(session: nox.Session) -> None:
     if session.posargs == ["bench"]:  # nox -s vllm -- bench: llmprod.VLLM against raw AsyncLLM
         session.run("python", str(ROOT / "bench" / "vllm_engine.py"), env=env)
         return
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/engines/test_vllm.py", *session.posargs, env=env)
+    targets = session.posargs or ["tests/engines/test_vllm.py", "tests/test_every_backend.py"]
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *targets, env=env)
     if not session.posargs:  # the example, on the real engine
         model = str(Path(session.create_tmp()) / "tiny-vllm")
         build = "from llmprod.testing.tiny_model import VLLM_CPU_SHAPE as S, build_tiny_model as b; import sys"

@@ -247,6 +247,16 @@ class AsyncClient:
         a span linked to the call's span, ``stats().counts``)."""
         self._emit(feedback_event(response_id, score, label))
 
+    async def start(self) -> None:
+        """Start every backend that has something to start (an in-process engine loads
+        its model), so that the first call does not pay for it within its deadline.
+        Optional: a backend not started starts on its first call."""
+        for deployment in self.deployments:
+            for replica in deployment.replicas:
+                start = getattr(replica, "start", None)
+                if start is not None:
+                    await start()
+
     async def aclose(self) -> None:
         """Close every backend (connections, engines). The client is unusable after."""
         if self._closed:
