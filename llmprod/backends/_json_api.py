@@ -13,13 +13,34 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from .._core.errors import MalformedResponseError, ProviderError, RateLimitedError
+from .._core.errors import InvalidRequestError, MalformedResponseError, ProviderError, RateLimitedError
 from ._http import HttpPool, iter_sse, map_http_errors, status_error
 
 # (status, decoded JSON body or None, raw text) -> (message, error type)
 ErrorReader = Callable[[int, Any, str], tuple[str, str | None]]
 
 _MAX_ERROR_TEXT = 500
+
+
+def encode_json(body: Mapping[str, Any]) -> bytes:
+    """The request body as UTF-8 JSON; :class:`InvalidRequestError` for what JSON cannot carry.
+
+    ``build_request`` refuses such input before any layer runs; this is the same rule at
+    the edge, for requests built by hand or changed by a layer, so that a lone surrogate
+    or a NaN never escapes as a raw ``UnicodeEncodeError`` or ``ValueError``.
+    """
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError("contains a lone surrogate: not valid UTF-8 text", field="request body") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, TypeError):
+            why = "a value of a type JSON cannot carry"
+        elif isinstance(exc, RecursionError) or "ircular" in str(exc):
+            why = "a structure that contains itself"
+        else:
+            why = "NaN or an infinity, which JSON cannot carry"
+        raise InvalidRequestError(f"contains {why}", field="request body") from None
 
 
 def decode_json(text: str, *, deployment: str, what: str = "response body") -> Any:
@@ -64,8 +85,9 @@ async def post_json(
     read_error: ErrorReader,
 ) -> Mapping[str, Any]:
     """POST ``body``; return the decoded JSON object, or raise the typed error."""
+    content = encode_json(body)
     with map_http_errors(deployment):
-        response = await pool.get().post(pool.url(path), json=body)
+        response = await pool.get().post(pool.url(path), content=content)
         text = response.text
     if response.status_code >= 400:
         raise error_from_response(
@@ -89,8 +111,9 @@ async def open_sse(
     object raises :class:`MalformedResponseError`. Transport errors are translated
     for the whole life of the stream.
     """
+    content = encode_json(body)
     with map_http_errors(deployment):
-        async with pool.get().stream("POST", pool.url(path), json=body) as response:
+        async with pool.get().stream("POST", pool.url(path), content=content) as response:
             if response.status_code >= 400:
                 text = (await response.aread()).decode("utf-8", "replace")
                 raise error_from_response(
