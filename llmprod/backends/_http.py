@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import httpx
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+MAX_ERROR_TEXT = 500  # characters of a provider's error message kept in ours
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -97,7 +98,8 @@ def status_error(
 ) -> ProviderError | RateLimitedError:
     """The typed error for an HTTP error ``status`` (the provider's ``message`` kept)."""
     retry_after = parse_retry_after(headers or {})
-    message = scrub_secrets(message)  # some providers echo the key they were sent
+    # Some providers echo the key they were sent: scrub the whole message, then shorten it.
+    message = scrub_secrets(message)[:MAX_ERROR_TEXT]
     text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     hint = f"{error_type or ''} {message}".lower()
     kwargs: dict[str, Any] = {
@@ -135,16 +137,23 @@ def map_http_errors(deployment: str) -> Iterator[None]:
     try:
         yield
     except httpx.ConnectTimeout as exc:
-        raise ConnectError(f"connect timed out: {exc}", deployment=deployment) from exc
+        raise ConnectError(f"connect timed out: {_said(exc)}", deployment=deployment) from exc
     except httpx.ConnectError as exc:
-        raise ConnectError(f"could not connect: {exc}", deployment=deployment) from exc
+        raise ConnectError(f"could not connect: {_said(exc)}", deployment=deployment) from exc
     except httpx.TimeoutException as exc:
-        raise ProviderTimeoutError(f"{type(exc).__name__}: {exc}", deployment=deployment) from exc
+        raise ProviderTimeoutError(f"{type(exc).__name__}: {_said(exc)}", deployment=deployment) from exc
     except httpx.DecodingError as exc:
-        raise MalformedResponseError(f"undecodable response body: {exc}", deployment=deployment) from exc
+        raise MalformedResponseError(f"undecodable response body: {_said(exc)}", deployment=deployment) from exc
     except httpx.TransportError as exc:
         # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
-        raise ProviderConnectionError(f"connection broke: {type(exc).__name__}: {exc}", deployment=deployment) from exc
+        raise ProviderConnectionError(
+            f"connection broke: {type(exc).__name__}: {_said(exc)}", deployment=deployment
+        ) from exc
+
+
+def _said(exc: BaseException) -> str:
+    """A transport error's text, scrubbed: it may quote a URL, and a URL may carry a key."""
+    return scrub_secrets(str(exc))[:MAX_ERROR_TEXT]
 
 
 def fast_transport(max_connections: int) -> httpx.AsyncBaseTransport | None:

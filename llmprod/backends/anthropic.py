@@ -301,7 +301,7 @@ def convert_tool_choice(choice: str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(choice, str):
         mapped = {"auto": "auto", "required": "any", "any": "any", "none": "none"}.get(choice)
         if mapped is None:
-            raise InvalidRequestError(f"unknown tool_choice {choice!r}", field="tool_choice")
+            raise InvalidRequestError("must be 'auto', 'required', 'any', 'none' or a tool", field="tool_choice")
         return {"type": mapped}
     if choice.get("type") == "function":
         return {"type": "tool", "name": (choice.get("function") or {}).get("name")}

@@ -39,8 +39,9 @@ from .._core.errors import (
     ServerError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
+from .._safety.secrets import scrub_secrets
 from . import _checks
-from ._http import HttpPool
+from ._http import MAX_ERROR_TEXT, HttpPool
 from ._json_api import expect_object, open_sse, post_json
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
@@ -249,7 +250,7 @@ def finish_reason(raw: Any, *, deployment: str, error: Any = None) -> str | None
         return None
     reason = str(raw).upper()
     if reason == "ERROR":
-        detail = f": {error}" if error else ""
+        detail = f": {scrub_secrets(str(error))[:MAX_ERROR_TEXT]}" if error else ""
         raise ServerError(f"generation failed (finish_reason ERROR){detail}", deployment=deployment)
     if reason == "TIMEOUT":
         raise ProviderTimeoutError("generation timed out (finish_reason TIMEOUT)", deployment=deployment)

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
-_MAX_ERROR_TEXT = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,8 +239,8 @@ def read_error(status: int, body: Any, text: str) -> tuple[str, str | None]:
             kind = body.get("type") or body.get("code")
             return detail, kind if isinstance(kind, str) else None
         if detail is not None:  # FastAPI validation errors: a list of {"loc", "msg", ...}
-            return json.dumps(detail, separators=(",", ":"))[:_MAX_ERROR_TEXT], None
-    return text.strip()[:_MAX_ERROR_TEXT], None
+            return json.dumps(detail, separators=(",", ":")), None
+    return text.strip(), None
 
 
 _TYPE_STATUSES = {
