@@ -140,6 +140,9 @@ CIRCULAR["self"] = CIRCULAR
         ({"prompt": "x", "slo": {"batch"}}, "slo"),
         ({"prompt": "x", "region": 1}, "region"),
         ({"prompt": "x", "cache": {"lookup": False}}, "cache"),
+        ({"prompt": "x", "cache": llmprod.CacheControl(ttl=NAN)}, "cache"),
+        ({"prompt": "x", "cache": llmprod.CacheControl(ttl="60")}, "cache"),
+        ({"prompt": "x", "cache": llmprod.CacheControl(lookup="no")}, "cache"),
         ({"prompt": "x", "tags": {"team": LONE_SURROGATE}}, "tags"),
     ],
 )

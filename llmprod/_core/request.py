@@ -268,8 +268,15 @@ def build_request(
         _string(given, name)
     for name, given in (("region", region), ("tier", tier)):
         _string(given, name)
-    if cache is not None and not isinstance(cache, CacheControl):
-        raise InvalidRequestError(f"must be a llmprod.CacheControl, got {_kind(cache)}", field="cache")
+    if cache is not None:
+        if not isinstance(cache, CacheControl):
+            raise InvalidRequestError(f"must be a llmprod.CacheControl, got {_kind(cache)}", field="cache")
+        if not isinstance(cache.lookup, bool) or not isinstance(cache.store, bool):
+            raise InvalidRequestError("lookup and store must be True or False", field="cache")
+        if cache.ttl is not None and (
+            isinstance(cache.ttl, bool) or not isinstance(cache.ttl, int | float) or not math.isfinite(cache.ttl)
+        ):
+            raise InvalidRequestError(f"ttl must be a finite number of seconds, got {_kind(cache.ttl)}", field="cache")
 
     return ChatRequest(
         messages=built,
