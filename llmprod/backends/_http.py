@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 from .._core.errors import (
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     ConnectError,
     ContentPolicyError,
     ContextWindowExceededError,
+    InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
     ProviderConnectionError,
@@ -144,6 +146,10 @@ def map_http_errors(deployment: str) -> Iterator[None]:
         raise ProviderTimeoutError(f"{type(exc).__name__}: {_said(exc)}", deployment=deployment) from exc
     except httpx.DecodingError as exc:
         raise MalformedResponseError(f"undecodable response body: {_said(exc)}", deployment=deployment) from exc
+    except httpx.LocalProtocolError as exc:
+        # The request could not be written as HTTP (a header with a line break): ours, not
+        # the provider's, and nothing was sent.
+        raise InvalidRequestError(f"cannot be sent as HTTP: {_said(exc)}", field="request") from exc
     except httpx.TransportError as exc:
         # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
         raise ProviderConnectionError(
@@ -197,9 +203,13 @@ class HttpPool:
         if self._client is None or self._loop is not loop or self._client.is_closed:
             import httpx
 
+            try:
+                headers = httpx.Headers(self.headers)
+            except (UnicodeError, ValueError, TypeError):
+                raise ConfigError("HTTP header values must be printable ASCII", path="headers") from None
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
-                headers=self.headers,
+                headers=headers,
                 timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
                 limits=httpx.Limits(
                     max_connections=self.max_connections, max_keepalive_connections=self.max_connections

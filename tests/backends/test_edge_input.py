@@ -14,13 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from llmprod import InvalidRequestError
+from llmprod import ConfigError, InvalidRequestError
 from llmprod._core.models import ChatRequest, Message
 from llmprod._core.request import build_request
-from llmprod.backends._json_api import encode_json
+from llmprod.backends._http import HttpPool
+from llmprod.backends._json_api import encode_json, post_json
 from llmprod.backends.anthropic import Anthropic
 from llmprod.backends.cohere import Cohere
-from llmprod.backends.openai import OpenAICompatible
+from llmprod.backends.openai import OpenAICompatible, read_error
 from llmprod.testing import FaultServer
 from tests.fixtures_secrets import ANTHROPIC_TEST_KEY, COHERE_TEST_KEY
 
@@ -81,3 +82,29 @@ async def test_unsendable_requests_are_refused_typed_and_unsent(
 def test_encoding_matches_what_httpx_would_send_for_good_bodies() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "naïve 東京"}], "n": 1.5, "ok": True}
     assert encode_json(body) == httpx.Request("POST", "http://x", json=body).content
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [("line\r\nbreak", InvalidRequestError), ("nul\x00", InvalidRequestError), ("café", ConfigError)],
+    ids=["line break", "nul", "non-ASCII"],
+)
+async def test_a_header_that_cannot_be_written_is_a_typed_error(
+    fault_server: FaultServer, transport: str, header: str, error: type[Exception]
+) -> None:
+    # The backends refuse such headers when built; the pool under them holds on its own
+    # (another backend may build one directly).
+    pool = HttpPool(base_url=fault_server.url, headers={"x-extra": header}, transport=TRANSPORTS[transport]())
+    try:
+        with pytest.raises(error):
+            await post_json(pool, "/chat/completions", {"model": "m"}, deployment="d", read_error=read_error)
+    finally:
+        await pool.aclose()
+    assert fault_server.requests == []
+
+
+@pytest.mark.parametrize("header", ["line\r\nbreak", "café", 5])
+def test_backends_refuse_such_headers_when_built(header: Any) -> None:
+    with pytest.raises(ConfigError):
+        OpenAICompatible(base_url="http://127.0.0.1:9/v1", model="m", headers={"x-extra": header})
