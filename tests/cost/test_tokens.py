@@ -172,9 +172,10 @@ _OFFLINE = textwrap.dedent(
 
 def _run_offline(tmp_path: Path, **env: str) -> tuple[dict[str, object], str]:
     clean = {k: v for k, v in os.environ.items() if k not in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")}
-    # An empty tiktoken cache; the timeout only turns a hang into a failure.
+    # An empty tiktoken cache; the timeout only turns a hang into a failure. ``-I``: the
+    # script's own network guard must be the first to see a connection (no sitecustomize).
     out = subprocess.run(
-        [sys.executable, "-c", _OFFLINE],
+        [sys.executable, "-I", "-c", _OFFLINE],
         env={**clean, "TIKTOKEN_CACHE_DIR": str(tmp_path), **env},
         capture_output=True,
         text=True,
