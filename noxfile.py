@@ -1,19 +1,23 @@
-"""Sessions: tests (all extras / no extras), lint, typecheck, examples, docs, bench.
+"""Sessions: tests (all extras / no extras), lint, typecheck, examples, docs, package, bench.
 
 nox -s tests          # both test sessions
 nox -s lint typecheck
+nox -s package        # build the wheel and sdist, install the wheel in a clean venv, run it
 nox -s bench          # prints figures; not run in CI
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs", "package"]
 
 ROOT = Path(__file__).parent
 ENV: dict[str, str] = {}  # the tiktoken encodings ship in the package: nothing from outside the repository
@@ -84,6 +88,29 @@ def examples(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     session.install("-e", ".[all]", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.25")
     session.run("mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+@nox.session
+def package(session: nox.Session) -> None:
+    """Build the wheel and the sdist, install the wheel alone into a fresh venv, and run
+    `llmprod demo` and scripts/smoke_installed.py from it, outside the source tree."""
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install("build>=1.2")
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    (wheel,) = dist.glob("llmprod-*.whl")
+    (sdist,) = dist.glob("llmprod-*.tar.gz")
+    session.run("python", str(ROOT / "scripts" / "check_dist.py"), str(wheel), str(sdist))
+    tmp = Path(session.create_tmp()).resolve()
+    venv = tmp / "wheel-venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run(sys.executable, "-m", "venv", str(venv), external=True)
+    bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel), external=True)
+    session.chdir(tmp)  # away from the source tree: imports resolve to the installed wheel
+    session.run(str(bin_dir / "llmprod"), "--version", external=True, env=ENV)
+    session.run(str(bin_dir / "llmprod"), "demo", "--requests", "80", "--speed", "0.1", external=True, env=ENV)
+    session.run(str(bin_dir / "python"), str(ROOT / "scripts" / "smoke_installed.py"), external=True, env=ENV)
 
 
 @nox.session

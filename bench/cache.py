@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import llmprod
-from llmprod import CacheLookup, ChatResponse, Usage
+from llmprod import ChatResponse, Usage
 from llmprod._core.request import build_request
+from llmprod.events import CacheLookup
 from llmprod.layers.cache import CacheLayer
 from llmprod.testing import FakeBackend
 
@@ -47,7 +48,7 @@ ZIPF_S = 1.1
 ANSWER = "The capital of France is Paris. " * 8  # ~250 characters, a short typical answer
 
 
-def reply(request: llmprod.ChatRequest) -> ChatResponse:
+def reply(request: llmprod.backends.ChatRequest) -> ChatResponse:
     return ChatResponse(
         id="r", text=ANSWER, finish_reason="stop", usage=Usage(40, 60), model="gpt-4o-mini", deployment="d", cost=4e-5
     )
@@ -107,7 +108,7 @@ async def hit_latency(redis_url: str | None) -> dict[str, Any]:
     question = "What is the capital of France?"
     async with client(FakeBackend(reply), None) as plain:
         out["client_no_cache_instant_backend"] = await timed(lambda: plain.chat(question), HIT_CALLS)
-    simulated = llmprod.Simulated(latency=llmprod.Latency(median=0.05, p99=0.05), tokens_per_second=1e9)
+    simulated = llmprod.Simulated(latency=llmprod.backends.Latency(median=0.05, p99=0.05), tokens_per_second=1e9)
     async with client(simulated, None) as slow:
         out["client_no_cache_simulated_50ms"] = await timed(lambda: slow.chat(question), 20)
 
@@ -138,7 +139,7 @@ def zipf_prompts(n: int, seed: int = 7) -> list[str]:
 async def zipf_workload(concurrency: int) -> dict[str, Any]:
     prompts = zipf_prompts(WORKLOAD)
 
-    async def slow_reply(request: llmprod.ChatRequest) -> ChatResponse:
+    async def slow_reply(request: llmprod.backends.ChatRequest) -> ChatResponse:
         await asyncio.sleep(0.002)  # upstream calls overlap, so identical ones can coalesce
         return reply(request)
 

@@ -40,13 +40,13 @@ class Instant:
     name = "instant"
     model = "gpt-4o-mini"
 
-    async def complete(self, request: llmprod.ChatRequest) -> ChatResponse:
+    async def complete(self, request: llmprod.backends.ChatRequest) -> ChatResponse:
         usage = Usage(prompt_tokens=120, completion_tokens=40, cached_tokens=64)
         return ChatResponse(
             id="1", text="ok", finish_reason="stop", usage=usage, model="gpt-4o-mini", deployment="instant"
         )
 
-    async def stream(self, request: llmprod.ChatRequest) -> Any:
+    async def stream(self, request: llmprod.backends.ChatRequest) -> Any:
         raise NotImplementedError
         yield
 

@@ -29,7 +29,8 @@ MODELS = {"tiny (h64 x 2)": {}, "small (h256 x 4)": {"hidden_size": 256, "num_la
 
 async def burst(model: Path, max_batch_size: int) -> dict[str, float]:
     import llmprod
-    from llmprod import ChatRequest, Message
+    from llmprod import Message
+    from llmprod.backends import ChatRequest
 
     backend = llmprod.Transformers(str(model), max_batch_size=max_batch_size, batch_window_ms=5, threads=THREADS)
     await backend.start()

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import llmprod
-from llmprod import ChatChunk, ChatRequest, ChatResponse, Usage
+from llmprod import ChatChunk, ChatResponse, Usage
+from llmprod.backends import ChatRequest
 
-FAST = llmprod.Latency(median=0.001, p99=0.004)
+FAST = llmprod.backends.Latency(median=0.001, p99=0.004)
 CONCURRENCY = 20
 
 

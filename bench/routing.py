@@ -30,7 +30,7 @@ def workload(n: int, hard_share: float, seed: int = 1) -> list[str]:
 
 
 def deployments() -> list[llmprod.Deployment]:
-    fast = llmprod.Latency(median=0.0005, p99=0.002)
+    fast = llmprod.backends.Latency(median=0.0005, p99=0.002)
     small = llmprod.Simulated("small-7b", latency=fast, tokens_per_second=1e6, input_price=0.1, output_price=0.1)
     large = llmprod.Simulated("frontier", latency=fast, tokens_per_second=1e6, input_price=2.5, output_price=10.0)
     return [

@@ -40,7 +40,9 @@ ROUNDS = int(os.environ.get("LLMPROD_BENCH_ROUNDS", "15"))
 
 
 def instant() -> llmprod.Simulated:
-    return llmprod.Simulated(latency=llmprod.Latency(median=1e-6, p99=1e-6), tokens_per_second=1e9, answer_tokens=8)
+    return llmprod.Simulated(
+        latency=llmprod.backends.Latency(median=1e-6, p99=1e-6), tokens_per_second=1e9, answer_tokens=8
+    )
 
 
 def build(kind: str) -> llmprod.AsyncClient:

@@ -23,7 +23,7 @@ import time
 import llmprod
 
 
-def pick_backend(folder: str) -> llmprod.Backend:
+def pick_backend(folder: str) -> llmprod.backends.Backend:
     if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
         print("torch/transformers not installed (pip install torch==2.13.0 'llmprod[transformers]'):")
         print("running against the simulated provider instead.\n")

@@ -19,7 +19,7 @@ import time
 import llmprod
 
 
-def pick_backend() -> llmprod.Backend:
+def pick_backend() -> llmprod.backends.Backend:
     model = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("LLMPROD_GPU_MODEL")
     if importlib.util.find_spec("vllm") is None or not model:
         why = "vLLM is not installed (pip install 'llmprod[vllm]', needs a GPU)" if model else "no model given"

@@ -4,168 +4,86 @@
     client = llmprod.Client(llmprod.OpenAICompatible(model="gpt-4o-mini", api_key=...))
     r = client.chat("Summarize this ticket: ...", max_tokens=200)
 
-Nothing heavy is imported here: backends (and httpx under them) load on first use.
+The top level holds what a user types daily: the clients, their configuration, the
+backends, ``wrap`` and the common errors. The rest lives in its module:
+:mod:`llmprod.events` (events and hooks), :mod:`llmprod.errors` (every error),
+:mod:`llmprod.cost` (prices, ledger), :mod:`llmprod.telemetry`, :mod:`llmprod.pii`,
+:mod:`llmprod.backends` (writing a backend), :mod:`llmprod.layers` (writing a layer),
+:mod:`llmprod.testing`. Nothing heavy is imported here: each name loads on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import exports
+
 if TYPE_CHECKING:
-    from ._client.client import AsyncClient, Client
-    from ._core.backend import Backend, Hook
-    from ._core.config import PII, Breaker, Budget, Cache, Guards, Hedge, RateLimit, Retry, Telemetry, Timeout
-    from ._core.deployment import Deployment
-    from ._core.errors import (
-        AccessDeniedError,
-        AllBackendsFailedError,
-        AuthenticationError,
-        BadRequestError,
-        BudgetExceededError,
-        CircuitOpenError,
-        ConfigError,
-        ConnectError,
-        ContentPolicyError,
-        ContextWindowExceededError,
-        DeadlineExceededError,
-        InputRejectedError,
-        InvalidRequestError,
-        LLMProdError,
-        MalformedResponseError,
-        MissingDependencyError,
-        NotFoundError,
-        OutputRejectedError,
-        ProviderConnectionError,
-        ProviderError,
-        ProviderTimeoutError,
-        RateLimitedError,
-        ServerError,
-        StreamInterruptedError,
-    )
-    from ._core.events import (
-        AttemptFinished,
-        BreakerStateChanged,
-        BudgetAlert,
-        CacheLookup,
-        CallFinished,
-        CallStarted,
-        Event,
-        FallbackUsed,
-        Feedback,
-        GuardTriggered,
-        HedgeSent,
-        PIIRedacted,
-        RateLimitHit,
-        RetryScheduled,
-    )
-    from ._core.models import (
-        AttemptRecord,
-        CacheControl,
-        ChatChunk,
-        ChatRequest,
-        ChatResponse,
-        Message,
-        RequestMetadata,
-        Usage,
-    )
-    from ._safety.access import AccessPolicy, ApiKey
-    from ._wrap.openai import wrap
-    from .backends.anthropic import Anthropic
-    from .backends.cohere import Cohere
-    from .backends.openai import OpenAICompatible
-    from .backends.simulated import Latency, Simulated
-    from .backends.transformers import Transformers
-    from .backends.vllm import VLLM
-    from .cost._gpu import gpu_cost_per_million_tokens
-    from .cost._ledger import Ledger, RedisLedger
-    from .cost._prices import Price, prices
-    from .cost._report import CostReport
-    from .layers._routing import Router
+    from ._client.async_client import AsyncClient as AsyncClient
+    from ._client.sync_client import Client as Client
+    from ._core.config import PII as PII
+    from ._core.config import Breaker as Breaker
+    from ._core.config import Budget as Budget
+    from ._core.config import Cache as Cache
+    from ._core.config import Guards as Guards
+    from ._core.config import Hedge as Hedge
+    from ._core.config import RateLimit as RateLimit
+    from ._core.config import Retry as Retry
+    from ._core.config import Telemetry as Telemetry
+    from ._core.config import Timeout as Timeout
+    from ._core.deployment import Deployment as Deployment
+    from ._core.errors import AccessDeniedError as AccessDeniedError
+    from ._core.errors import AllBackendsFailedError as AllBackendsFailedError
+    from ._core.errors import BudgetExceededError as BudgetExceededError
+    from ._core.errors import CircuitOpenError as CircuitOpenError
+    from ._core.errors import ConfigError as ConfigError
+    from ._core.errors import DeadlineExceededError as DeadlineExceededError
+    from ._core.errors import InputRejectedError as InputRejectedError
+    from ._core.errors import InvalidRequestError as InvalidRequestError
+    from ._core.errors import LLMProdError as LLMProdError
+    from ._core.errors import OutputRejectedError as OutputRejectedError
+    from ._core.errors import ProviderError as ProviderError
+    from ._core.errors import RateLimitedError as RateLimitedError
+    from ._core.errors import StreamInterruptedError as StreamInterruptedError
+    from ._core.models import CacheControl as CacheControl
+    from ._core.models import ChatChunk as ChatChunk
+    from ._core.models import ChatResponse as ChatResponse
+    from ._core.models import Message as Message
+    from ._core.models import Usage as Usage
+    from ._safety.access import AccessPolicy as AccessPolicy
+    from ._safety.access import ApiKey as ApiKey
+    from ._wrap.openai import wrap as wrap
+    from .backends.anthropic import Anthropic as Anthropic
+    from .backends.cohere import Cohere as Cohere
+    from .backends.openai import OpenAICompatible as OpenAICompatible
+    from .backends.simulated import Simulated as Simulated
+    from .backends.transformers import Transformers as Transformers
+    from .backends.vllm import VLLM as VLLM
+    from .layers._routing import Router as Router
 
-# Public name -> module that defines it, imported on first access.
-_LAZY = {
-    "AccessPolicy": "llmprod._safety.access",
-    "ApiKey": "llmprod._safety.access",
-    "AsyncClient": "llmprod._client.client",
-    "Router": "llmprod.layers._routing",
-    "wrap": "llmprod._wrap.openai",
-    "Client": "llmprod._client.client",
-    "PII": "llmprod._core.config",
-    "Breaker": "llmprod._core.config",
-    "Budget": "llmprod._core.config",
-    "Cache": "llmprod._core.config",
-    "Guards": "llmprod._core.config",
-    "Hedge": "llmprod._core.config",
-    "RateLimit": "llmprod._core.config",
-    "Retry": "llmprod._core.config",
-    "Telemetry": "llmprod._core.config",
-    "Timeout": "llmprod._core.config",
-    "Deployment": "llmprod._core.deployment",
-    "AttemptFinished": "llmprod._core.events",
-    "BreakerStateChanged": "llmprod._core.events",
-    "BudgetAlert": "llmprod._core.events",
-    "CacheLookup": "llmprod._core.events",
-    "CallFinished": "llmprod._core.events",
-    "CallStarted": "llmprod._core.events",
-    "Event": "llmprod._core.events",
-    "FallbackUsed": "llmprod._core.events",
-    "Feedback": "llmprod._core.events",
-    "GuardTriggered": "llmprod._core.events",
-    "HedgeSent": "llmprod._core.events",
-    "PIIRedacted": "llmprod._core.events",
-    "RateLimitHit": "llmprod._core.events",
-    "RetryScheduled": "llmprod._core.events",
-    "AccessDeniedError": "llmprod._core.errors",
-    "AllBackendsFailedError": "llmprod._core.errors",
-    "AuthenticationError": "llmprod._core.errors",
-    "BadRequestError": "llmprod._core.errors",
-    "BudgetExceededError": "llmprod._core.errors",
-    "CircuitOpenError": "llmprod._core.errors",
-    "ConfigError": "llmprod._core.errors",
-    "ConnectError": "llmprod._core.errors",
-    "ContentPolicyError": "llmprod._core.errors",
-    "ContextWindowExceededError": "llmprod._core.errors",
-    "DeadlineExceededError": "llmprod._core.errors",
-    "InputRejectedError": "llmprod._core.errors",
-    "InvalidRequestError": "llmprod._core.errors",
-    "LLMProdError": "llmprod._core.errors",
-    "MalformedResponseError": "llmprod._core.errors",
-    "MissingDependencyError": "llmprod._core.errors",
-    "NotFoundError": "llmprod._core.errors",
-    "OutputRejectedError": "llmprod._core.errors",
-    "ProviderConnectionError": "llmprod._core.errors",
-    "ProviderError": "llmprod._core.errors",
-    "ProviderTimeoutError": "llmprod._core.errors",
-    "RateLimitedError": "llmprod._core.errors",
-    "ServerError": "llmprod._core.errors",
-    "StreamInterruptedError": "llmprod._core.errors",
-    "AttemptRecord": "llmprod._core.models",
-    "CacheControl": "llmprod._core.models",
-    "ChatChunk": "llmprod._core.models",
-    "ChatRequest": "llmprod._core.models",
-    "ChatResponse": "llmprod._core.models",
-    "Message": "llmprod._core.models",
-    "RequestMetadata": "llmprod._core.models",
-    "Usage": "llmprod._core.models",
-    "Backend": "llmprod._core.backend",
-    "Hook": "llmprod._core.backend",
-    "OpenAICompatible": "llmprod.backends.openai",
-    "Anthropic": "llmprod.backends.anthropic",
-    "Cohere": "llmprod.backends.cohere",
-    "VLLM": "llmprod.backends.vllm",
-    "Transformers": "llmprod.backends.transformers",
-    "Simulated": "llmprod.backends.simulated",
-    "Latency": "llmprod.backends.simulated",
-    "CostReport": "llmprod.cost._report",
-    "Ledger": "llmprod.cost._ledger",
-    "RedisLedger": "llmprod.cost._ledger",
-    "Price": "llmprod.cost._prices",
-    "prices": "llmprod.cost._prices",
-    "gpu_cost_per_million_tokens": "llmprod.cost._gpu",
+_resolve, __dir__ = exports(__package__ or __name__, __file__, globals())
+
+# Names that left the top level in 0.2: still importable (with a warning) until 0.3.
+_MOVED = {
+    **dict.fromkeys(
+        (
+            "AttemptFinished BreakerStateChanged BudgetAlert CacheLookup CallFinished CallStarted Event "
+            "FallbackUsed Feedback GuardTriggered HedgeSent Hook PIIRedacted RateLimitHit RetryScheduled"
+        ).split(),
+        "llmprod.events",
+    ),
+    **dict.fromkeys(
+        (
+            "AuthenticationError BadRequestError ConnectError ContentPolicyError ContextWindowExceededError "
+            "MalformedResponseError MissingDependencyError NotFoundError ProviderConnectionError "
+            "ProviderTimeoutError ServerError"
+        ).split(),
+        "llmprod.errors",
+    ),
+    **dict.fromkeys("CostReport Ledger RedisLedger Price prices gpu_cost_per_million_tokens".split(), "llmprod.cost"),
+    **dict.fromkeys("Backend ChatRequest RequestMetadata AttemptRecord Latency".split(), "llmprod.backends"),
 }
-
-
-_SUBMODULES = frozenset({"pii", "telemetry", "testing", "backends", "layers"})
+_SUBMODULES = frozenset({"backends", "cost", "errors", "events", "layers", "pii", "telemetry", "testing"})
 
 
 def __getattr__(name: str) -> Any:
@@ -177,99 +95,19 @@ def __getattr__(name: str) -> Any:
         return version("llmprod")
     if name in _SUBMODULES:
         return importlib.import_module(f"llmprod.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmprod' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    home = _MOVED.get(name)
+    if home is not None:
+        import warnings
+
+        warnings.warn(
+            f"llmprod.{name} moved to {home}.{name}; the top-level name goes away in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(home), name)
+    value = _resolve(name)
     if isinstance(value, type) and issubclass(value, BaseException) and value.__module__.startswith("llmprod._"):
         # Tracebacks then say llmprod.RateLimitedError. Only errors: a class's __module__
         # is where typing.get_type_hints (and pydantic) resolve its annotations.
         value.__module__ = "llmprod"
-    globals()[name] = value
     return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*__all__, *_SUBMODULES])
-
-
-__all__ = [
-    "AccessDeniedError",
-    "AccessPolicy",
-    "AllBackendsFailedError",
-    "Anthropic",
-    "ApiKey",
-    "AsyncClient",
-    "AttemptFinished",
-    "AttemptRecord",
-    "AuthenticationError",
-    "Backend",
-    "BadRequestError",
-    "Breaker",
-    "BreakerStateChanged",
-    "Budget",
-    "BudgetAlert",
-    "BudgetExceededError",
-    "Cache",
-    "CacheControl",
-    "CacheLookup",
-    "CallFinished",
-    "CallStarted",
-    "ChatChunk",
-    "ChatRequest",
-    "ChatResponse",
-    "CircuitOpenError",
-    "Client",
-    "Cohere",
-    "ConfigError",
-    "ConnectError",
-    "ContentPolicyError",
-    "ContextWindowExceededError",
-    "CostReport",
-    "DeadlineExceededError",
-    "Deployment",
-    "Event",
-    "FallbackUsed",
-    "Feedback",
-    "GuardTriggered",
-    "Guards",
-    "Hedge",
-    "HedgeSent",
-    "Hook",
-    "InputRejectedError",
-    "InvalidRequestError",
-    "LLMProdError",
-    "Latency",
-    "Ledger",
-    "MalformedResponseError",
-    "Message",
-    "MissingDependencyError",
-    "NotFoundError",
-    "OpenAICompatible",
-    "OutputRejectedError",
-    "PII",
-    "PIIRedacted",
-    "Price",
-    "ProviderConnectionError",
-    "ProviderError",
-    "ProviderTimeoutError",
-    "RateLimit",
-    "RateLimitHit",
-    "RateLimitedError",
-    "RedisLedger",
-    "RequestMetadata",
-    "Retry",
-    "RetryScheduled",
-    "Router",
-    "ServerError",
-    "Simulated",
-    "StreamInterruptedError",
-    "Telemetry",
-    "Timeout",
-    "Transformers",
-    "Usage",
-    "VLLM",
-    "gpu_cost_per_million_tokens",
-    "prices",
-    "wrap",
-]

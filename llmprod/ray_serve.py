@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._client.client import AsyncClient
+from ._client.async_client import AsyncClient
 from ._core.errors import (
     AccessDeniedError,
     BudgetExceededError,

@@ -35,7 +35,7 @@ def build(scenario: str, redis_url: str, server_url: str) -> llmprod.AsyncClient
         return llmprod.AsyncClient(remote, retry=None, cache=llmprod.Cache(ttl=120), redis_url=redis_url)
     if scenario == "budget":
         # Every call is still in flight when the last one reserves: the budget alone decides.
-        slow = llmprod.Latency(median=0.5, p99=0.5)
+        slow = llmprod.backends.Latency(median=0.5, p99=0.5)
         backend = llmprod.Simulated("sim-budget", latency=slow, **PRICED)  # type: ignore[arg-type]
         return llmprod.AsyncClient(backend, retry=None, budget=llmprod.Budget(hard=0.25), redis_url=redis_url)
     raise SystemExit(f"unknown scenario {scenario!r}")

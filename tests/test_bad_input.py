@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import llmprod
-from llmprod import LLMProdError
+from llmprod import LLMProdError, backends
 from llmprod.testing import FakeBackend, FaultServer
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,7 +83,7 @@ CONFIGS: dict[str, tuple[Callable[..., Any], dict[str, Any]]] = {
     "RateLimit": (llmprod.RateLimit, {}),
     "Telemetry": (llmprod.Telemetry, {}),
     "Hedge": (llmprod.Hedge, {}),
-    "Latency": (llmprod.Latency, {}),
+    "Latency": (backends.Latency, {}),
     "CacheControl": (llmprod.CacheControl, {}),
     "Deployment": (llmprod.Deployment, {"replicas": [BACKEND]}),
     "ApiKey": (llmprod.ApiKey, {"name": "a", "key_sha256": "0" * 64}),
@@ -119,7 +119,7 @@ def test_constructors_raise_only_llmprod_errors(name: str) -> None:
 CLIENT_KEYWORDS = _keywords(llmprod.AsyncClient, skip=frozenset({"deployments"}))
 
 
-# llmprod._client.client (being rewritten) must call llmprod._core.config.check_client_options
+# llmprod._client.options.stack_config must call llmprod._core.option_checks.check_client_options
 # first thing in AsyncClient.__init__; then this passes and the marker goes.
 @pytest.mark.xfail(strict=True, reason="AsyncClient.__init__ does not call check_client_options yet")
 @SETTINGS
@@ -145,7 +145,7 @@ def fault_server() -> Iterator[FaultServer]:
 @pytest.fixture(scope="module", params=["simulated", "fault server"])
 def client(request: pytest.FixtureRequest, fault_server: FaultServer) -> Iterator[llmprod.Client]:
     if request.param == "simulated":
-        backend: Any = llmprod.Simulated(latency=llmprod.Latency(median=0, p99=0), tokens_per_second=1e6)
+        backend: Any = llmprod.Simulated(latency=backends.Latency(median=0, p99=0), tokens_per_second=1e6)
     else:
         backend = llmprod.OpenAICompatible(base_url=fault_server.url, model="m")
     with llmprod.Client(
@@ -247,10 +247,11 @@ def test_reported_constructor_arguments_are_config_errors(make: Callable[[], Any
         ({"redis_url": 6379}, "redis_url"),
         ({"deployments": 5}, "deployments"),
         ({"deployments": [BACKEND, "http://gpu-1"]}, "deployments[1]"),
+        ({"layers": [print]}, "layers[0]"),
     ],
 )
 def test_client_options_are_checked_by_type(options: dict[str, Any], path: str) -> None:
-    from llmprod._core.config import check_client_options
+    from llmprod._core.option_checks import check_client_options
 
     with pytest.raises(llmprod.ConfigError) as raised:
         check_client_options(options)

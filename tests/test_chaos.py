@@ -17,19 +17,15 @@ import pytest
 import llmprod
 from llmprod import (
     AllBackendsFailedError,
-    AuthenticationError,
-    BadRequestError,
     Breaker,
     CircuitOpenError,
-    ConnectError,
-    MalformedResponseError,
-    NotFoundError,
     OpenAICompatible,
     RateLimitedError,
     Retry,
     StreamInterruptedError,
     Timeout,
 )
+from llmprod.errors import AuthenticationError, BadRequestError, ConnectError, MalformedResponseError, NotFoundError
 from llmprod.testing import Fault, FaultServer, refused_url
 
 Mode = Literal["chat", "stream"]
@@ -154,7 +150,9 @@ async def test_retry_after_is_honoured(fault_server: FaultServer, fault: Fault) 
     fault_server.push(fault)
     arrivals: list[float] = []
     async with client(fault_server.url) as c:
-        c.hooks.append(lambda e: arrivals.append(time.monotonic()) if isinstance(e, llmprod.AttemptFinished) else None)
+        c.hooks.append(
+            lambda e: arrivals.append(time.monotonic()) if isinstance(e, llmprod.events.AttemptFinished) else None
+        )
         assert await call(c, "chat")
     assert len(fault_server.requests) == 2
     # the second attempt finished no earlier than 0.4 s after the first one did
@@ -200,7 +198,7 @@ async def test_breaker_under_100_concurrent_calls(fault_server: FaultServer) -> 
     async with c:
         fault_server.always(Fault.error(503))
         first = await burst()
-        assert all(isinstance(cause(r), llmprod.ServerError) for r in first)  # type: ignore[arg-type]
+        assert all(isinstance(cause(r), llmprod.errors.ServerError) for r in first)  # type: ignore[arg-type]
         assert len(fault_server.requests) == 100  # all were in flight before it opened
         # open: fails fast, no request reaches the server
         started = time.monotonic()

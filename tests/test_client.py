@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 import llmprod
-from llmprod import ChatChunk, ChatRequest, ChatResponse, Usage
+from llmprod import ChatChunk, ChatResponse, Usage
+from llmprod.backends import ChatRequest
 
-FAST = llmprod.Latency(median=0.001, p99=0.002)
+FAST = llmprod.backends.Latency(median=0.001, p99=0.002)
 
 
 class Scripted:
@@ -44,7 +45,7 @@ class Scripted:
         for word in str(result).split():
             yield ChatChunk(text=word)
             if word == "BREAK":
-                raise llmprod.ProviderConnectionError("cut", deployment=self.name)
+                raise llmprod.errors.ProviderConnectionError("cut", deployment=self.name)
         final = ChatResponse(
             id="r", text=str(result), finish_reason="stop", usage=Usage(1, 1), model="m", deployment=self.name
         )
@@ -90,7 +91,7 @@ async def test_stream_yields_text_then_a_final_chunk_with_the_response() -> None
 
 
 async def test_fallback_chain_moves_on_and_logs_each_attempt() -> None:
-    broken = Scripted(llmprod.ServerError("down", status=503, deployment="a"), name="a")
+    broken = Scripted(llmprod.errors.ServerError("down", status=503, deployment="a"), name="a")
     healthy = Scripted("fine", name="b")
     async with bare([broken, healthy]) as client:
         r = await client.chat("x")
@@ -100,28 +101,28 @@ async def test_fallback_chain_moves_on_and_logs_each_attempt() -> None:
 
 
 async def test_non_retryable_error_is_raised_without_fallback() -> None:
-    first = Scripted(llmprod.AuthenticationError("bad key", status=401, deployment="a"), name="a")
+    first = Scripted(llmprod.errors.AuthenticationError("bad key", status=401, deployment="a"), name="a")
     second = Scripted("never", name="b")
     async with bare([first, second]) as client:
-        with pytest.raises(llmprod.AuthenticationError):
+        with pytest.raises(llmprod.errors.AuthenticationError):
             await client.chat("x")
     assert len(second.calls) == 0
 
 
 async def test_all_failing_raises_all_backends_failed_with_every_cause() -> None:
-    a = Scripted(llmprod.ServerError("a down", status=500), name="a")
-    b = Scripted(llmprod.ProviderConnectionError("b reset"), name="b")
+    a = Scripted(llmprod.errors.ServerError("a down", status=500), name="a")
+    b = Scripted(llmprod.errors.ProviderConnectionError("b reset"), name="b")
     async with bare([a, b]) as client:
         with pytest.raises(llmprod.AllBackendsFailedError) as info:
             await client.chat("x")
-    assert [type(e) for e in info.value.errors] == [llmprod.ServerError, llmprod.ProviderConnectionError]
+    assert [type(e) for e in info.value.errors] == [llmprod.errors.ServerError, llmprod.errors.ProviderConnectionError]
 
 
 async def test_user_fallback_is_the_last_resort() -> None:
     def last_resort(request: ChatRequest, error: BaseException) -> str:
         return f"sorry ({type(error).__name__})"
 
-    async with bare(Scripted(llmprod.ServerError("down", status=500)), fallback=last_resort) as client:
+    async with bare(Scripted(llmprod.errors.ServerError("down", status=500)), fallback=last_resort) as client:
         r = await client.chat("x")
     assert r.text == "sorry (ServerError)"
     assert r.deployment == "fallback"
@@ -131,7 +132,7 @@ async def test_last_resort_answers_timeouts_but_not_refusals() -> None:
     def last_resort(request: ChatRequest, error: BaseException) -> str:
         return "canned"
 
-    timeout = Scripted(llmprod.ProviderTimeoutError("slow"))
+    timeout = Scripted(llmprod.errors.ProviderTimeoutError("slow"))
     async with bare(timeout, fallback=last_resort) as client:
         assert (await client.chat("x")).text == "canned"
     refusal = llmprod.BudgetExceededError("over budget", budget="client", limit=1.0, spent=1.0)
@@ -156,7 +157,7 @@ async def test_stream_broken_after_first_chunk_raises_interrupted_with_partial_t
             async for chunk in client.stream("x"):
                 received.append(chunk.text)
     assert info.value.partial_text == "onetwoBREAK"
-    assert isinstance(info.value.__cause__, llmprod.ProviderConnectionError)
+    assert isinstance(info.value.__cause__, llmprod.errors.ProviderConnectionError)
 
 
 async def test_hooks_receive_call_and_attempt_events() -> None:
@@ -166,7 +167,7 @@ async def test_hooks_receive_call_and_attempt_events() -> None:
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "CallStarted"
     assert "AttemptFinished" in kinds
-    finished = [e for e in events if isinstance(e, llmprod.CallFinished)]
+    finished = [e for e in events if isinstance(e, llmprod.events.CallFinished)]
     assert finished[-1].response is not None and finished[-1].response.id == r.id
 
 
@@ -193,13 +194,13 @@ async def test_batch_keeps_order_and_collects_errors() -> None:
         direct = await client.chat("b")
     assert [type(r) for r in results] == [ChatResponse] * 3
     assert isinstance(results[1], ChatResponse) and results[1].text == direct.text
-    async with bare(Scripted(llmprod.AuthenticationError("no", status=401))) as failing:
+    async with bare(Scripted(llmprod.errors.AuthenticationError("no", status=401))) as failing:
         errors = await failing.batch(["a", "b"])
-    assert all(isinstance(e, llmprod.AuthenticationError) for e in errors)
+    assert all(isinstance(e, llmprod.errors.AuthenticationError) for e in errors)
 
 
 async def test_two_hundred_concurrent_calls() -> None:
-    async with bare(llmprod.Simulated(latency=llmprod.Latency(median=0.02, p99=0.05))) as client:
+    async with bare(llmprod.Simulated(latency=llmprod.backends.Latency(median=0.02, p99=0.05))) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
         results = await asyncio.gather(*(client.chat(f"q{i}") for i in range(200)))

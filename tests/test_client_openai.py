@@ -44,10 +44,10 @@ async def test_stream(fault_server: FaultServer) -> None:
 async def test_provider_errors_reach_the_caller(fault_server: FaultServer) -> None:
     fault_server.push(Fault.error(401, "bad key"), Fault.error(503, "overloaded"))
     async with async_client(fault_server) as client:
-        with pytest.raises(llmprod.AuthenticationError, match="bad key"):
+        with pytest.raises(llmprod.errors.AuthenticationError, match="bad key"):
             await client.chat("hi")
         # With one deployment there is no fallback: its own typed error reaches the caller.
-        with pytest.raises(llmprod.ServerError) as raised:
+        with pytest.raises(llmprod.errors.ServerError) as raised:
             await client.chat("hi")
     cause = raised.value
     assert cause.status == 503 and "overloaded" in str(cause)

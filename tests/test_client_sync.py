@@ -10,7 +10,7 @@ import pytest
 
 import llmprod
 
-FAST = llmprod.Latency(median=0.005, p99=0.01)
+FAST = llmprod.backends.Latency(median=0.005, p99=0.01)
 
 
 @pytest.fixture

@@ -42,6 +42,10 @@ BAD: list[tuple[type, dict[str, Any], str]] = [
     (llmprod.Breaker, {"fail_max": 2.5}, "breaker.fail_max"),
     (llmprod.Breaker, {"reset_timeout": NAN}, "breaker.reset_timeout"),
     (llmprod.Breaker, {"reset_timeout": INF}, "breaker.reset_timeout"),
+    (llmprod.Breaker, {"failure_rate": NAN}, "breaker.failure_rate"),
+    (llmprod.Breaker, {"minimum_calls": 2.5}, "breaker.minimum_calls"),
+    (llmprod.Breaker, {"window": NAN}, "breaker.window"),
+    (llmprod.Breaker, {"fail_max": True}, "breaker.fail_max"),
     (llmprod.Cache, {"ttl": NAN}, "cache.ttl"),
     (llmprod.Cache, {"max_entries": 1.5}, "cache.max_entries"),
     (llmprod.Cache, {"max_bytes": "64MB"}, "cache.max_bytes"),
@@ -88,6 +92,7 @@ def test_the_values_users_mean_are_still_accepted() -> None:
     llmprod.Timeout(total=10, attempt=2, connect=1, stream_idle=5, grace=0)
     llmprod.Retry(attempts=1, initial=0, maximum=0, exp_base=1, jitter=0, max_retry_after=0)
     llmprod.Breaker(fail_max=1, reset_timeout=0.5)
+    llmprod.Breaker(failure_rate=1, minimum_calls=1, window=0.5, fail_max=None)
     llmprod.Cache(ttl=1, stale_ttl=0, max_entries=1, max_bytes=1)
     llmprod.Hedge(delay=0.05, max_extra=1, min_delay=0)
     llmprod.Guards(max_prompt_tokens=None, max_messages=1, blocklist=("a", "b"), output_classifiers=[str.strip])

@@ -20,23 +20,23 @@ from llmprod.testing import FaultServer
 STAND_IN = Path(__file__).parent / "engines" / "fake_vllm"
 
 
-def _simulated(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backend:
-    return llmprod.Simulated("sim-small", latency=llmprod.Latency(median=0.001, p99=0.002))
+def _simulated(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.backends.Backend:
+    return llmprod.Simulated("sim-small", latency=llmprod.backends.Latency(median=0.001, p99=0.002))
 
 
-def _openai(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backend:
+def _openai(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.backends.Backend:
     return llmprod.OpenAICompatible(base_url=server.url, model="gpt-4o-mini", api_key="sk-test-every-0001")
 
 
-def _anthropic(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backend:
+def _anthropic(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.backends.Backend:
     return llmprod.Anthropic(base_url=server.base_url, model="claude-3-5-haiku-latest", api_key="sk-test-every-0002")
 
 
-def _cohere(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backend:
+def _cohere(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.backends.Backend:
     return llmprod.Cohere(base_url=server.base_url, model="command-r", api_key="sk-test-every-0003")
 
 
-def _vllm(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backend:
+def _vllm(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.backends.Backend:
     monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
     for name in [n for n in sys.modules if n == "vllm" or n.startswith("vllm.")]:
         monkeypatch.delitem(sys.modules, name)
@@ -44,14 +44,14 @@ def _vllm(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backen
     return llmprod.VLLM("stand-in/model")
 
 
-def _transformers(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.Backend:
+def _transformers(server: FaultServer, request: pytest.FixtureRequest) -> llmprod.backends.Backend:
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     path = request.getfixturevalue("tiny_model")
     return llmprod.Transformers(str(path), max_batch_size=4)
 
 
-BACKENDS: dict[str, Callable[[FaultServer, pytest.FixtureRequest], llmprod.Backend]] = {
+BACKENDS: dict[str, Callable[[FaultServer, pytest.FixtureRequest], llmprod.backends.Backend]] = {
     "simulated": _simulated,
     "openai": _openai,
     "anthropic": _anthropic,

@@ -22,7 +22,13 @@ def test_errors_report_the_package_as_their_module() -> None:
 def test_public_data_and_config_classes_have_resolvable_type_hints() -> None:
     import typing
 
-    for cls in (llmprod.ChatResponse, llmprod.ChatRequest, llmprod.RequestMetadata, llmprod.Usage, llmprod.PII):
+    for cls in (
+        llmprod.ChatResponse,
+        llmprod.backends.ChatRequest,
+        llmprod.backends.RequestMetadata,
+        llmprod.Usage,
+        llmprod.PII,
+    ):
         assert typing.get_type_hints(cls), cls
 
 

@@ -36,7 +36,7 @@ def _free_port() -> int:
 # Each replica builds its own client from this (pickled to it): 0.3 s per answer, so
 # concurrent requests pile up as ongoing requests, which is what autoscaling watches.
 CLIENT = functools.partial(
-    llmprod.AsyncClient, llmprod.Simulated(latency=llmprod.Latency(median=0.3, p99=0.3)), retry=None
+    llmprod.AsyncClient, llmprod.Simulated(latency=llmprod.backends.Latency(median=0.3, p99=0.3)), retry=None
 )
 
 
@@ -145,8 +145,8 @@ async def test_the_deployment_scales_out_under_load(deployed: tuple[Any, str]) -
         (BudgetExceededError("no money", budget="client@total", limit=1.0, spent=1.0), 429),
         (CircuitOpenError("d"), 503),
         (llmprod.DeadlineExceededError("late"), 504),
-        (llmprod.ServerError("boom", status=500), 502),
-        (llmprod.NotFoundError("no model", status=404), 404),
+        (llmprod.errors.ServerError("boom", status=500), 502),
+        (llmprod.errors.NotFoundError("no model", status=404), 404),
     ],
 )
 def test_errors_map_to_http_statuses(error: llmprod.LLMProdError, status: int) -> None:
@@ -167,7 +167,7 @@ async def test_chat_server_works_without_ray() -> None:
 
 def test_without_ray_building_a_deployment_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
-    with pytest.raises(llmprod.MissingDependencyError, match=r"llmprod\[ray\]"):
+    with pytest.raises(llmprod.errors.MissingDependencyError, match=r"llmprod\[ray\]"):
         ray_serve.app({"deployments": [{"provider": "simulated"}]})
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 import llmprod
+from llmprod import errors
+from llmprod.layers import as_layer
 from llmprod.layers.ratelimit import RateLimitLayer
 from llmprod.testing import FakeBackend, Fault, FaultServer
 from tests.fixtures_secrets import (
@@ -74,14 +76,14 @@ async def test_requests_backends_clients_and_layers_do_not_show_keys() -> None:
         llmprod.Cohere("command-r", api_key=COHERE_TEST_KEY),
     ]
     client = llmprod.AsyncClient(backends, retry=None, breaker=None, telemetry=False)
-    request = llmprod.ChatRequest(
-        messages=(llmprod.Message("user", "hi"),), metadata=llmprod.RequestMetadata(api_key=TENANT_KEY_A)
+    request = llmprod.backends.ChatRequest(
+        messages=(llmprod.Message("user", "hi"),), metadata=llmprod.backends.RequestMetadata(api_key=TENANT_KEY_A)
     )
     _assert_clean(*backends, client, request, request.metadata)
     await client.aclose()
     if importlib.util.find_spec("redis") is not None:  # the redis extra
         layer = RateLimitLayer(
-            FakeBackend(lambda r: "ok"), llmprod.RateLimit(requests_per_minute=1, redis_url=REDIS_URL), print
+            as_layer(FakeBackend(lambda r: "ok")), llmprod.RateLimit(requests_per_minute=1, redis_url=REDIS_URL), print
         )
         _assert_clean(layer, layer.buckets)
         await layer.aclose()
@@ -93,7 +95,7 @@ async def test_a_provider_error_that_echoes_the_key_does_not_carry_it(fault_serv
     )
     backend = llmprod.OpenAICompatible(model="gpt-4o-mini", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
     async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
-        with pytest.raises(llmprod.AuthenticationError) as caught:
+        with pytest.raises(llmprod.errors.AuthenticationError) as caught:
             await client.chat("hi")
     assert caught.value.status == 401
     assert fault_server.requests[0].headers["authorization"] == f"Bearer {OPENAI_TEST_KEY}"  # it was sent
@@ -137,7 +139,7 @@ async def test_a_malformed_body_that_echoes_a_key_is_not_quoted(
     fault_server.push(Fault(body=body.encode()))
     backend = llmprod.OpenAICompatible(model="m", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
     async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
-        with pytest.raises(llmprod.MalformedResponseError) as caught:
+        with pytest.raises(errors.MalformedResponseError) as caught:
             if mode == "chat":
                 await client.chat("hi")
             else:
@@ -153,7 +155,7 @@ async def test_a_key_cut_by_the_error_length_limit_is_still_scrubbed(fault_serve
     fault_server.push(Fault.error(400, message))
     backend = llmprod.OpenAICompatible(model="m", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
     async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
-        with pytest.raises(llmprod.BadRequestError) as caught:
+        with pytest.raises(errors.BadRequestError) as caught:
             await client.chat("hi")
     assert OPENAI_TEST_KEY[:8] not in str(caught.value)
 
@@ -162,7 +164,7 @@ def test_a_cohere_generation_error_that_echoes_a_key_is_scrubbed() -> None:
     from llmprod.backends.cohere import finish_reason
 
     bare = "Zx81kLmN0pQrStUvWxYz12AbCdEfGhIjKlMnOpQr"  # the shape of a real Cohere key: 40 random characters
-    with pytest.raises(llmprod.ServerError) as caught:
+    with pytest.raises(errors.ServerError) as caught:
         finish_reason("ERROR", deployment="cohere:m", error=f"refused Bearer {COHERE_TEST_KEY}; key {bare}")
     assert COHERE_TEST_KEY not in str(caught.value) and bare not in str(caught.value)
 
@@ -172,6 +174,6 @@ def test_a_transport_error_quoting_a_url_with_a_key_is_scrubbed() -> None:
 
     from llmprod.backends._http import map_http_errors
 
-    with pytest.raises(llmprod.ProviderConnectionError) as caught, map_http_errors("d"):
+    with pytest.raises(errors.ProviderConnectionError) as caught, map_http_errors("d"):
         raise httpx.ReadError(f"failed reading https://h/v1?api_key={OPENAI_TEST_KEY}&x=1")
     assert OPENAI_TEST_KEY not in str(caught.value)

@@ -262,7 +262,7 @@ async def test_redis_breaker_works_off_the_loop_and_hooks_run_on_it(redis_server
             backend, retry=None, breaker=breaker, redis_url=redis_server.url, hooks=[hook]
         ) as c:
             for _ in range(2):
-                with pytest.raises(llmprod.ServerError):
+                with pytest.raises(llmprod.errors.ServerError):
                     await c.chat("hi", max_tokens=4)
             with pytest.raises(llmprod.CircuitOpenError):
                 await c.chat("hi", max_tokens=4)

@@ -1,12 +1,16 @@
-"""The two extension points: :class:`Backend` and :class:`Hook`."""
+"""The provider's shape: :class:`Backend`.
+
+A provider answers natively in one piece or as a stream, so that is what a backend
+implements; the attempt layer at the stack's inner edge turns it into the call shape
+every layer speaks (:mod:`llmprod._core.call`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from .events import Event
     from .models import ChatChunk, ChatRequest, ChatResponse
 
 
@@ -42,15 +46,3 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release connections, engines and threads."""
         ...
-
-
-class Hook(Protocol):
-    """Receives every event a client's layers emit. Must not block or raise.
-
-    A hook that raises is logged and skipped; the call goes on.
-    """
-
-    def __call__(self, event: Event) -> None: ...
-
-
-Emit = Callable[["Event"], None]

@@ -127,15 +127,30 @@ class Retry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Breaker:
-    """A circuit breaker per replica: opens after ``fail_max`` consecutive failures,
-    fails fast for ``reset_timeout`` seconds, then lets one probe through."""
+    """A circuit breaker per replica.
 
-    fail_max: int = 5
+    By default it opens when at least ``minimum_calls`` calls ended in the last
+    ``window`` seconds and at least ``failure_rate`` of them failed (the rule Hystrix
+    and resilience4j use: random faults do not open it, a dead replica does at once).
+    ``fail_max=N`` opens it after N consecutive failures instead. Open, it fails fast for
+    ``reset_timeout`` seconds, then lets one probe through. A caller's own errors never
+    count, and one call counts at most once however often it is retried.
+    """
+
+    failure_rate: float = 0.5
+    minimum_calls: int = 20
+    window: float = 10.0
+    fail_max: int | None = None
     reset_timeout: float = 30.0
     redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        _integer("breaker.fail_max", self.fail_max)
+        _integer("breaker.fail_max", self.fail_max, optional=True)
+        _positive("breaker.failure_rate", self.failure_rate, optional=False)
+        if self.failure_rate > 1:
+            raise ConfigError(f"must be within (0, 1], got {self.failure_rate!r}", path="breaker.failure_rate")
+        _integer("breaker.minimum_calls", self.minimum_calls)
+        _positive("breaker.window", self.window, optional=False)
         _positive("breaker.reset_timeout", self.reset_timeout, optional=False)
         _url("breaker.redis_url", self.redis_url)
 
@@ -342,55 +357,3 @@ class Telemetry:
         _positive("telemetry.stats_window", self.stats_window, optional=False)
         if not isinstance(self.metric_labels, Mapping) or not all(isinstance(k, str) for k in self.metric_labels):
             raise ConfigError("must map label names (strings) to values", path="telemetry.metric_labels")
-
-
-def check_client_options(options: Mapping[str, object]) -> None:
-    """:class:`ConfigError` for a client keyword argument of the wrong type.
-
-    ``options`` are ``AsyncClient``'s keyword arguments (any subset). Each config object
-    checks its own values; this checks that each argument is the object it names.
-    """
-    from .._safety.access import AccessPolicy
-    from ..layers._routing import Router
-    from .backend import Backend
-    from .deployment import Deployment
-
-    kinds: dict[str, tuple[type, ...]] = {
-        "retry": (Retry,),
-        "breaker": (Breaker,),
-        "timeout": (Timeout,),
-        "cache": (Cache,),
-        "pii": (PII,),
-        "budget": (Budget,),
-        "guards": (Guards,),
-        "rate_limit": (RateLimit,),
-        "access": (AccessPolicy,),
-        "telemetry": (Telemetry, bool),
-        "router": (Router,),
-    }
-    for name, value in options.items():
-        if name in kinds:
-            if value is None and name not in ("timeout", "telemetry"):
-                continue
-            if not isinstance(value, kinds[name]):
-                wanted = " or ".join(f"llmprod.{k.__name__}" if k is not bool else "a bool" for k in kinds[name])
-                raise ConfigError(f"must be {wanted}, got {type(value).__name__}", path=name)
-        elif name == "hooks":
-            _callables("hooks", value)
-        elif name == "fallback":
-            if value is not None and not callable(value):
-                raise ConfigError(f"must be callable or None, got {type(value).__name__}", path="fallback")
-        elif name == "redis_url":
-            _url("redis_url", value)
-        elif name == "deployments" and value is not None:
-            items = [value] if isinstance(value, Backend | Deployment) else value
-            if isinstance(items, str | bytes) or not isinstance(items, Sequence):
-                raise ConfigError(
-                    f"must be a backend, a Deployment, or a list of them, got {type(value).__name__}",
-                    path="deployments",
-                )
-            for i, item in enumerate(items):
-                if not isinstance(item, Backend | Deployment):
-                    raise ConfigError(
-                        f"must be a backend or a Deployment, got {type(item).__name__}", path=f"deployments[{i}]"
-                    )

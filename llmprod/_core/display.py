@@ -1,13 +1,12 @@
-"""Small HTML tables for notebook reprs (``_repr_html_``). Everything is escaped."""
+"""Small HTML tables for notebook reprs (``_repr_html_``). Everything is escaped.
+
+Generic on purpose: it renders rows it is given and knows no data class.
+"""
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .models import ChatResponse
 
 
 def table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -27,22 +26,5 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def response_html(response: ChatResponse) -> str:
-    usage = response.usage
-    rows: list[tuple[str, object]] = [
-        ("model", response.model),
-        ("deployment", response.deployment),
-        ("finish", response.finish_reason),
-        (
-            "tokens in / out",
-            f"{usage.prompt_tokens} / {usage.completion_tokens}" + (" (est.)" if usage.estimated else ""),
-        ),
-        ("cost (USD)", response.cost),
-        ("latency (s)", round(response.latency, 4)),
-        ("attempts", response.attempts),
-        ("cached", "stale" if response.stale else response.cached),
-    ]
-    if response.pii_redacted:
-        rows.append(("PII redacted", ", ".join(f"{k} {v}" for k, v in sorted(response.pii_redacted.items()))))
-    text = f"<pre style='white-space:pre-wrap'>{html.escape(response.text)}</pre>"
-    return text + table("ChatResponse", ("field", "value"), rows)
+def preformatted(text: str) -> str:
+    return f"<pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"

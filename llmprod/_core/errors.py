@@ -4,6 +4,7 @@
     ├── InvalidRequestError          bad input, caught before anything is sent
     ├── ConfigError                  a bad configuration value or file
     ├── MissingDependencyError       an optional extra is not installed
+    ├── ClientClosedError            the client was closed (also a RuntimeError)
     ├── InputRejectedError           an input guard refused the prompt
     ├── OutputRejectedError          an output guard refused the answer
     ├── RateLimitedError             local limit or provider 429 (``source``, ``retry_after``)
@@ -75,6 +76,10 @@ class MissingDependencyError(LLMProdError, ImportError):
         super().__init__(f"{package} is not installed: pip install 'llmprod[{extra}]'")
         self.package = package
         self.extra = extra
+
+
+class ClientClosedError(LLMProdError, RuntimeError):
+    """The client is closed: a call made after ``close()``, or one in flight when it closed."""
 
 
 class InputRejectedError(LLMProdError):
@@ -240,3 +245,17 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, CircuitOpenError):
         return False
     return isinstance(exc, LLMProdError) and exc.retryable
+
+
+def backends_failed(exc: BaseException) -> bool:
+    """Whether the backends failed (a stale cache entry or the client's last resort may
+    answer instead), as opposed to an answer about the request the caller must see: bad
+    input (ours or the provider's 400), a content-policy refusal, a guard, a budget,
+    access, a local rate limit."""
+    if isinstance(exc, RateLimitedError):
+        return exc.source == "provider"
+    if isinstance(exc, BadRequestError | ContentPolicyError):
+        return False
+    return isinstance(
+        exc, ProviderError | AllBackendsFailedError | CircuitOpenError | DeadlineExceededError
+    ) or not isinstance(exc, LLMProdError)

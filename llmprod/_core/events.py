@@ -8,11 +8,10 @@ completion text, nor an API key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
-from .backend import Hook
 from .models import AttemptRecord, ChatResponse
 
 log = logging.getLogger("llmprod")
@@ -125,7 +124,7 @@ class RateLimitHit:
 @dataclass(frozen=True, slots=True)
 class BudgetAlert:
     budget: str
-    kind: Literal["soft", "hard"]
+    kind: Literal["soft", "hard", "overspend"]
     spent: float
     limit: float
 
@@ -152,6 +151,18 @@ Event = (
     | BudgetAlert
     | Feedback
 )
+
+
+class Hook(Protocol):
+    """Receives every event a client's layers emit. Must not block or raise.
+
+    A hook that raises is logged and skipped; the call goes on.
+    """
+
+    def __call__(self, event: Event) -> None: ...
+
+
+Emit = Callable[[Event], None]
 
 
 class Emitter:

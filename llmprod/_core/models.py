@@ -1,8 +1,8 @@
 """The data that travels through the stack: requests, responses, stream chunks.
 
 Plain frozen dataclasses. Layers never mutate them; they derive new ones with
-``dataclasses.replace``. The one mutable object is :class:`CallTrace`, which the
-client creates once per call and which layers append attempt records to.
+``dataclasses.replace``. What layers learn about a call travels back on what they
+return (see :mod:`llmprod._core.call`), never on the request.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import Budget
+from .display import preformatted, table
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
 ROLES: frozenset[str] = frozenset({"system", "developer", "user", "assistant", "tool"})
@@ -78,8 +79,8 @@ class CacheControl:
 class RequestMetadata:
     """What layers need to know about a call besides the model input.
 
-    ``deadline`` is an absolute ``time.monotonic()`` value, set once at the top.
     None of these fields change what the model answers, so none enter a cache key.
+    The call's deadline is not here: it belongs to the call (``Call.deadline``).
     """
 
     tenant: str | None = None
@@ -87,7 +88,6 @@ class RequestMetadata:
     user: str | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     cache: CacheControl = CacheControl()
-    deadline: float | None = None
     slo: str | None = None
     region: str | None = None
     tier: str | None = None
@@ -113,7 +113,6 @@ class ChatRequest:
     user: str | None = None
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     metadata: RequestMetadata = RequestMetadata()
-    trace: CallTrace | None = field(default=None, compare=False, repr=False)
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters that are set, in OpenAI's names."""
@@ -201,9 +200,21 @@ class ChatResponse:
         return Message(role="assistant", content=self.text, tool_calls=self.tool_calls)
 
     def _repr_html_(self) -> str:
-        from .display import response_html
-
-        return response_html(self)
+        usage = self.usage
+        tokens = f"{usage.prompt_tokens} / {usage.completion_tokens}" + (" (est.)" if usage.estimated else "")
+        rows: list[tuple[str, object]] = [
+            ("model", self.model),
+            ("deployment", self.deployment),
+            ("finish", self.finish_reason),
+            ("tokens in / out", tokens),
+            ("cost (USD)", self.cost),
+            ("latency (s)", round(self.latency, 4)),
+            ("attempts", self.attempts),
+            ("cached", "stale" if self.stale else self.cached),
+        ]
+        if self.pii_redacted:
+            rows.append(("PII redacted", ", ".join(f"{k} {v}" for k, v in sorted(self.pii_redacted.items()))))
+        return preformatted(self.text) + table("ChatResponse", ("field", "value"), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,30 +235,6 @@ _ids = itertools.count(1)
 
 def new_id(prefix: str = "llmprod") -> str:
     return f"{prefix}-{time.time_ns():x}-{next(_ids)}"
-
-
-@dataclass(slots=True, eq=False)
-class CallTrace:
-    """Per-call record that layers append to; owned by one call.
-
-    This is the only mutable object a request carries: attempt records from deep
-    inside the stack must reach the response, and errors, whatever layer fails.
-    """
-
-    call_id: str = field(default_factory=new_id)
-    started: float = field(default_factory=time.monotonic)
-    attempts: list[AttemptRecord] = field(default_factory=list)
-    pii_counts: dict[str, int] = field(default_factory=dict)
-    first_token_at: float | None = None
-    tier: str | None = None
-    route_reason: str | None = None
-    flags: list[str] = field(default_factory=list)
-    # Prompt token counts by encoding, kept with the messages they counted: several layers
-    # (guards, rate limit, budget) need the count, and tokenizing is the costly part.
-    token_counts: dict[str | None, tuple[object, object, object]] = field(default_factory=dict)
-
-    def record(self, attempt: AttemptRecord) -> None:
-        self.attempts.append(attempt)
 
 
 class StreamAssembler:

@@ -316,7 +316,6 @@ class _AsyncCompletions:
             except LLMProdError as exc:
                 raise owner._errors.convert(exc) from exc
             return owner._types.ChatCompletion.model_validate(_completion_dict(response))
-        owner.llmprod._prepare(None, dict(args))  # bad input raises here, at the call
         return _AsyncStream(owner.llmprod.stream(**args), _ChunkMaker(owner._types, include_usage), owner._errors)
 
     def __getattr__(self, name: str) -> Any:
@@ -405,9 +404,9 @@ def wrap(
         )
     deployments = [_backend_from(openai_client, name), *fallbacks]
     if isinstance(openai_client, openai.AsyncOpenAI):
-        from .._client.client import AsyncClient
+        from .._client.async_client import AsyncClient
 
         return WrappedAsyncOpenAI(openai_client, AsyncClient(deployments, **options))
-    from .._client.client import Client
+    from .._client.sync_client import Client
 
     return WrappedOpenAI(openai_client, Client(deployments, **options))

@@ -133,28 +133,37 @@ def status_error(
 
 @contextmanager
 def map_http_errors(deployment: str) -> Iterator[None]:
-    """Translate httpx's transport errors into llmprod's, keeping the cause."""
+    """Translate httpx's transport errors into llmprod's, keeping the cause (unless its
+    text held a key)."""
     import httpx
 
     try:
         yield
-    except httpx.ConnectTimeout as exc:
-        raise ConnectError(f"connect timed out: {_said(exc)}", deployment=deployment) from exc
-    except httpx.ConnectError as exc:
-        raise ConnectError(f"could not connect: {_said(exc)}", deployment=deployment) from exc
-    except httpx.TimeoutException as exc:
-        raise ProviderTimeoutError(f"{type(exc).__name__}: {_said(exc)}", deployment=deployment) from exc
-    except httpx.DecodingError as exc:
-        raise MalformedResponseError(f"undecodable response body: {_said(exc)}", deployment=deployment) from exc
-    except httpx.LocalProtocolError as exc:
+    except (httpx.TransportError, httpx.DecodingError) as exc:
+        said = _said(exc)
+        # ``from None`` when the text held a key: tracebacks, logging and error trackers
+        # then leave the original (unscrubbed) error out.
+        raise _translated(exc, said, deployment) from (exc if said == str(exc)[:MAX_ERROR_TEXT] else None)
+
+
+def _translated(exc: Exception, said: str, deployment: str) -> ProviderError | InvalidRequestError:
+    """The llmprod error for one of httpx's, most specific first."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectError(f"connect timed out: {said}", deployment=deployment)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectError(f"could not connect: {said}", deployment=deployment)
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeoutError(f"{type(exc).__name__}: {said}", deployment=deployment)
+    if isinstance(exc, httpx.DecodingError):
+        return MalformedResponseError(f"undecodable response body: {said}", deployment=deployment)
+    if isinstance(exc, httpx.LocalProtocolError):
         # The request could not be written as HTTP (a header with a line break): ours, not
         # the provider's, and nothing was sent.
-        raise InvalidRequestError(f"cannot be sent as HTTP: {_said(exc)}", field="request") from exc
-    except httpx.TransportError as exc:
-        # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
-        raise ProviderConnectionError(
-            f"connection broke: {type(exc).__name__}: {_said(exc)}", deployment=deployment
-        ) from exc
+        return InvalidRequestError(f"cannot be sent as HTTP: {said}", field="request")
+    # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
+    return ProviderConnectionError(f"connection broke: {type(exc).__name__}: {said}", deployment=deployment)
 
 
 def _said(exc: BaseException) -> str:

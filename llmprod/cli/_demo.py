@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from .._client.client import AsyncClient
+from .._client.async_client import AsyncClient
 from .._core.config import PII, Breaker, Budget, Cache, Retry, Timeout
 from .._core.deployment import Deployment
 from .._core.errors import LLMProdError

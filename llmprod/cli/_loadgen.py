@@ -11,17 +11,21 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from .._core.errors import LLMProdError
+from ..telemetry._charts import text_histogram
+
+Progress = Callable[[int, int, float], None]  # (done, total, elapsed seconds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadSpec:
     url: str
-    model: str = "default"
+    model: str
     requests: int = 200
     concurrency: int = 16
     prompt_words: int = 64
@@ -55,8 +59,38 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "mean": statistics.fmean(values)}
 
 
-async def run_load(spec: LoadSpec, out: TextIO = sys.stderr) -> LoadResult:
-    from .._client.client import AsyncClient
+def progress_line(done: int, total: int, elapsed: float) -> str:
+    """``  37/200 requests  18%  12.3 req/s  ETA 13.2 s`` (the rate so far, the rest at that rate)."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = f"{(total - done) / rate:.1f} s" if rate > 0 else "-"
+    width = len(str(total))
+    return f"  {done:>{width}}/{total} requests {done / total:>4.0%}  {rate:6.1f} req/s  ETA {eta}"
+
+
+def stderr_progress(total: int, out: TextIO | None = None) -> Progress:
+    """Progress on stderr: one line redrawn in place on a terminal, else a line per 10%."""
+    stream = out if out is not None else sys.stderr
+    tty = stream.isatty()
+    state = {"shown": -1.0, "step": -1}
+
+    def show(done: int, total_: int, elapsed: float) -> None:
+        if tty:
+            if done == total_ or elapsed - state["shown"] >= 0.1:
+                state["shown"] = elapsed
+                end = "\n" if done == total_ else ""
+                stream.write("\r" + progress_line(done, total_, elapsed) + end)
+                stream.flush()
+            return
+        step = done * 10 // total_
+        if step > state["step"]:
+            state["step"] = step
+            stream.write(progress_line(done, total_, elapsed) + "\n")
+
+    return show
+
+
+async def run_load(spec: LoadSpec, progress: Progress | None = None) -> LoadResult:
+    from .._client.async_client import AsyncClient
     from ..backends.openai import OpenAICompatible
 
     backend = OpenAICompatible(model=spec.model, base_url=spec.url, api_key=spec.api_key or "none")
@@ -66,10 +100,11 @@ async def run_load(spec: LoadSpec, out: TextIO = sys.stderr) -> LoadResult:
     tokens = 0
     errors: dict[str, int] = {}
     gate = asyncio.Semaphore(spec.concurrency)
+    done = 0
     async with AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
 
         async def one() -> None:
-            nonlocal tokens
+            nonlocal tokens, done
             async with gate:
                 started = time.perf_counter()
                 try:
@@ -88,10 +123,13 @@ async def run_load(spec: LoadSpec, out: TextIO = sys.stderr) -> LoadResult:
                     latencies.append((time.perf_counter() - started) * 1000)
                 except LLMProdError as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                done += 1
+                if progress is not None:
+                    progress(done, spec.requests, time.perf_counter() - began)
 
-        started = time.perf_counter()
+        began = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(spec.requests)))
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - began
     failed = sum(errors.values())
     return LoadResult(
         requests=spec.requests,
@@ -122,6 +160,8 @@ def format_result(spec: LoadSpec, result: LoadResult) -> str:
     if spec.stream:
         lines.append(row("ttft", result.ttft_ms))
     lines.append(f"  errors       {result.errors} ({result.error_rate:.1%}) {result.error_kinds or ''}".rstrip())
+    lines.append("  latency histogram (successful requests)")
+    lines.extend(text_histogram(result.latencies_ms, unit="ms"))
     return "\n".join(lines)
 
 
@@ -139,7 +179,7 @@ def write_outputs(result: LoadResult, json_path: Path | None, png_path: Path | N
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
-            notes.append("matplotlib is not installed: no histogram (pip install matplotlib)")
+            notes.append("matplotlib is not installed: no PNG (pip install 'llmprod[notebook]')")
         else:
             fig, ax = plt.subplots(figsize=(7, 4))
             ax.hist(result.latencies_ms, bins=40)

@@ -2,18 +2,17 @@
 
 Used by the cost layer. Prices come from, in order: a backend that declares its own
 (``input_price`` / ``output_price`` attributes, as the simulated provider does), then
-the price table (``llmprod.prices``). A deployment with ``gpu_hourly_usd`` is
+the price table (``llmprod.cost.prices``). A deployment with ``gpu_hourly_usd`` is
 self-hosted and priced by :class:`~llmprod.cost._gpu.GpuMeter` instead.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .._core.deployment import Deployment
-from .._core.models import ChatRequest, ChatResponse, Usage
+from .._core.models import AttemptRecord, ChatRequest, ChatResponse, Usage
 from ._gpu import GpuMeter
 from ._prices import Price, PriceTable, cost, worst_case
 from ._tokens import count_request, count_text
@@ -78,6 +77,8 @@ class DeploymentCosts:
         # Requests enter the meter of the chain's first deployment, where they run
         # unless it fails (see docs/cost.md).
         self.primary = self.meters.get(self.deployments[0].label) if self.deployments else None
+        for model in self.models.values():  # read the price table now, not on the first call
+            table.find(model)
 
     def price(self, model: str | None) -> Price | None:
         if model and model in self.declared:
@@ -91,10 +92,10 @@ class DeploymentCosts:
             call.ticket = self.primary.start(self.primary.expected_weight(call.prompt_tokens, request.max_tokens))
         return call
 
-    def worst_case(self, request: ChatRequest, call: CallCost) -> float | None:
+    def worst_case(self, request: ChatRequest, call: CallCost, time_left: float | None = None) -> float | None:
         """The most this call can cost on any deployment of the chain; None if unbounded."""
         worst = 0.0
-        left = (request.metadata.deadline or time.monotonic() + 60.0) - time.monotonic()
+        left = 60.0 if time_left is None else time_left
         for d in self.deployments:
             meter = self.meters.get(d.label)
             if meter is not None:
@@ -109,8 +110,10 @@ class DeploymentCosts:
             worst = max(worst, worst_case(call.prompt_tokens, limit, price))
         return worst
 
-    def settle(self, request: ChatRequest, response: ChatResponse, call: CallCost) -> ChatResponse:
-        """The response with its usage (estimated when none was reported) and cost."""
+    def settle(
+        self, request: ChatRequest, response: ChatResponse, call: CallCost, attempts: Sequence[AttemptRecord] = ()
+    ) -> tuple[Usage, float | None]:
+        """The answer's usage (estimated when the provider reported none) and its cost."""
         usage = response.usage
         if usage.prompt_tokens == 0 and usage.completion_tokens == 0:
             model = response.model or request.model
@@ -120,15 +123,12 @@ class DeploymentCosts:
         label = self.owner.get(response.deployment, response.deployment)
         meter = self.meters.get(label)
         if meter is not None and call.meter is meter:
-            total: float | None = gpu
-        elif meter is not None:  # a self-hosted fallback: its attempts' time, unshared
-            attempts = request.trace.attempts if request.trace is not None else []
+            return usage, gpu
+        if meter is not None:  # a self-hosted fallback: its attempts' time, unshared
             busy = sum(a.latency for a in attempts if a.deployment == label)
-            total = gpu + meter.worst_case(busy or response.latency)
-        else:
-            price = self.price(response.model or request.model)
-            total = cost(usage, price) + gpu if price is not None else None
-        return replace(response, usage=usage, cost=total)
+            return usage, gpu + meter.worst_case(busy or response.latency)
+        price = self.price(response.model or request.model)
+        return usage, cost(usage, price) + gpu if price is not None else None
 
     def finish(self, call: CallCost, completion_tokens: int | None = None) -> float:
         if call.meter is None or call.ticket is None:

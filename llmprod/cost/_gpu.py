@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._core.clock import now
 from .._core.errors import ConfigError
 
 
@@ -47,7 +47,7 @@ class GpuMeter:
         *,
         hourly_usd: float,
         gpus: int = 1,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = now,
         initial_completion: float = 256.0,
     ) -> None:
         if hourly_usd < 0 or gpus < 1:

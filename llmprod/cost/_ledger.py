@@ -103,7 +103,9 @@ class Ledger:
             total = Totals()
             total.merge(self._total)
             groups = {g: {k: _copy(t) for k, t in rows.items()} for g, rows in self._groups.items()}
-        return CostReport(total, groups)
+            records = list(self._records)
+        timeline = [(when, _model(event), totals.cost) for when, event, totals in records if event.response is not None]
+        return CostReport(total, groups, timeline)
 
     def to_jsonl(self) -> str:
         """The recent calls, one JSON object a line (no prompt or answer text)."""
@@ -155,6 +157,10 @@ class RedisLedger(Ledger):
     async def aclose(self) -> None:
         await self.flush()
         await self.store.aclose()
+
+
+def _model(event: CallFinished) -> str:
+    return (event.response.model if event.response is not None else None) or event.model or "-"
 
 
 def _copy(t: Totals) -> Totals:

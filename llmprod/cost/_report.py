@@ -1,14 +1,18 @@
-"""Spend totals and the report ``client.costs()`` returns (text, HTML, dict)."""
+"""Spend totals and the report ``client.costs()`` returns (text, HTML with charts, dict,
+pandas, matplotlib). How it reads is :mod:`._report_view`'s business: the report hands
+it plain data (:meth:`CostReport.view`), and the view imports nothing from here.
+"""
 
 from __future__ import annotations
 
-import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .._core.errors import MissingDependencyError
+from . import _report_view
+
 GROUPS = ("model", "deployment", "tenant", "tag")
-_HTML_COLUMNS = ("group", "name", "requests", "cache hits", "tokens", "cost $", "$ / 1K req", "$ / 1M tok", "saved $")
 
 
 @dataclass(slots=True)
@@ -62,10 +66,15 @@ class Totals:
 
 @dataclass(frozen=True, slots=True)
 class CostReport:
-    """A snapshot of the ledger: totals, and the same by model, deployment, tenant, tag."""
+    """A snapshot of the ledger: totals, and the same by model, deployment, tenant, tag.
+
+    ``timeline`` is ``(unix time, model, cost)`` per recent call, oldest first (what
+    the ledger keeps; empty for a report read from Redis).
+    """
 
     total: Totals
     groups: Mapping[str, Mapping[str, Totals]] = field(default_factory=dict)
+    timeline: Sequence[tuple[float, str, float]] = ()
 
     def by(self, group: str) -> Mapping[str, Totals]:
         """One breakdown: ``"model"``, ``"deployment"``, ``"tenant"`` or ``"tag"``."""
@@ -77,53 +86,41 @@ class CostReport:
             **{g: {k: t.to_dict() for k, t in sorted(self.by(g).items())} for g in GROUPS},
         }
 
+    def rows(self) -> list[dict[str, Any]]:
+        """One plain dict per group and name, totals included: what ``to_pandas`` holds."""
+        return [{"group": g, "name": k, **t.to_dict()} for g in GROUPS for k, t in sorted(self.by(g).items())]
+
+    def view(self) -> dict[str, Any]:
+        """Everything a view shows, as plain data (see :mod:`llmprod.cost._report_view`)."""
+        return {"total": self.total.to_dict(), "rows": self.rows(), "timeline": [list(t) for t in self.timeline]}
+
+    def to_pandas(self) -> Any:
+        """The breakdowns as a pandas DataFrame, one row per group and name; needs pandas."""
+        return _frame(self.rows())
+
+    def timeline_to_pandas(self) -> Any:
+        """One row per recent call: time (UTC), model, cost; needs pandas."""
+        frame = _frame([{"time": t, "model": m, "cost": c} for t, m, c in self.timeline])
+        if len(frame):
+            import pandas
+
+            frame["time"] = pandas.to_datetime(frame["time"], unit="s", utc=True)
+        return frame
+
+    def plot(self) -> Any:
+        """A matplotlib figure: cumulative cost over time by model, and cost by model."""
+        return _report_view.figure(self.view())
+
     def __repr__(self) -> str:
-        t = self.total
-        lines = [
-            f"cost          ${t.cost:.6f} over {t.requests} requests ({_money(t.per_1k_requests)} per 1K requests, "
-            f"{_money(t.per_1m_tokens)} per 1M tokens)",
-            f"tokens        {t.prompt_tokens} prompt ({t.cached_tokens} cached) + {t.completion_tokens} completion"
-            + (f"; {t.estimated} calls estimated" if t.estimated else ""),
-            f"cache saved   ${t.saved:.6f} on {t.cache_hits} hits",
-        ]
-        if t.unpriced:
-            lines.append(f"unpriced      {t.unpriced} calls on models with no price")
-        for group in ("model", "deployment"):
-            rows = self.by(group)
-            if rows:
-                lines.append(f"by {group}")
-                lines.extend(_row(name, rows[name]) for name in sorted(rows))
-        return "\n".join(lines)
+        return _report_view.text(self.view())
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{h}</th>" for h in _HTML_COLUMNS)
-        body = [_html_row("total", "all", self.total)]
-        for group in GROUPS:
-            body.extend(_html_row(group, name, self.by(group)[name]) for name in sorted(self.by(group)))
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        return _report_view.html_page(self.view())
 
 
-def _money(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:.4f}"
-
-
-def _row(name: str, t: Totals) -> str:
-    return (
-        f"  {name:<24} {t.requests:>6} req  {t.tokens:>9} tok  ${t.cost:>10.6f}  "
-        f"{_money(t.per_1k_requests):>10} /1K req  {_money(t.per_1m_tokens):>10} /1M tok"
-    )
-
-
-def _html_row(group: str, name: str, t: Totals) -> str:
-    cells = (
-        group,
-        name,
-        t.requests,
-        t.cache_hits,
-        t.tokens,
-        f"{t.cost:.6f}",
-        _money(t.per_1k_requests),
-        _money(t.per_1m_tokens),
-        f"{t.saved:.6f}",
-    )
-    return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise MissingDependencyError("pandas", "notebook") from None
+    return pandas.DataFrame(rows)

@@ -14,8 +14,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .._core.redis import async_client
-from ._budget import Decision, Reservation
 from ._report import GROUPS, CostReport, Totals
+from ._spend import Decision, Reservation
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -18,6 +18,7 @@ the role and content, 1 more for a ``name``, and 3 that prime the reply.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -221,20 +222,37 @@ def count_messages(messages: Iterable[Message | Mapping[str, Any]], model: str |
 
 
 def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
-    """Prompt tokens of ``request`` (its messages, and its tools' JSON if any)."""
-    model = model or request.model
-    trace = request.trace
-    key = encoding_name(model)
-    if trace is not None:
-        memo = trace.token_counts.get(key)
-        if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
-            return memo[2]  # type: ignore[return-value]
+    """Prompt tokens of ``request`` (its messages, and its tools' JSON if any).
+
+    Several layers need the count of one call (guards, rate limit, budget), the same
+    prompts come back (a system prompt, a retried or cached question), and tokenizing is
+    the costly part: the last counts are kept, keyed by the (immutable) messages and tools
+    themselves, so a prompt is counted once.
+    """
+    key: tuple[object, ...] = (request.messages, request.tools, encoding_name(model or request.model))
+    try:
+        memo = _recent.get(key)
+    except TypeError:  # a part that cannot be hashed (a dict in a tool): counted every time
+        return _count(request, model or request.model)
+    if memo is not None:
+        return memo
+    counted = _count(request, model or request.model)
+    if len(_recent) >= _RECENT:
+        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it: no matter
+            del _recent[next(iter(_recent))]
+    _recent[key] = counted
+    return counted
+
+
+def _count(request: ChatRequest, model: str | None) -> TokenCount:
     counted = count_messages(request.messages, model)
     if request.tools:
         from .._core.models import _plain
 
         tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
         counted = TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
-    if trace is not None:
-        trace.token_counts[key] = (request.messages, request.tools, counted)
     return counted
+
+
+_recent: dict[tuple[object, ...], TokenCount] = {}
+_RECENT = 1024

@@ -8,33 +8,31 @@ layer above decides what next).
 With ``Deployment.hedge`` set, a call that has no answer after the hedge delay (fixed,
 or the observed p95) sends a second request to the next replica; the first answer
 wins and the other is cancelled. A budget bounds hedges to ``max_extra`` of calls.
-A stream is hedged only until its first chunk.
+Balancing and hedging act on opening a call: a stream is hedged only until its
+first chunk, and the loser of a hedge is closed (its connection released).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
-import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from .._core.backend import Backend, Emit
+from .._core.backend import Backend
+from .._core.call import Call, Layer, Opened, attempts_of, note_attempts
+from .._core.clock import now
 from .._core.config import BalanceStrategy
-from .._core.deadline import time_left
 from .._core.deployment import Deployment
 from .._core.errors import CircuitOpenError
-from .._core.events import HedgeSent
-from .._core.models import AttemptRecord, CallTrace, ChatChunk, ChatRequest, ChatResponse
-from ._streams import aclose_stream
+from .._core.events import Emit, HedgeSent
+from .._core.models import AttemptRecord
+from .attempt import as_layer
 
-T = TypeVar("T")
 EWMA_ALPHA = 0.3
 P95_MIN_SAMPLES = 20
 HEDGE_BURST = 100  # hedges may be banked over this many calls: slow calls come in bursts
-Opened = tuple[ChatChunk | None, AsyncIterator[ChatChunk], "Replica"]
 
 
 class Replica:
@@ -42,7 +40,7 @@ class Replica:
 
     __slots__ = ("backend", "current", "ewma", "inflight", "open_until", "weight")
 
-    def __init__(self, backend: Backend, weight: float = 1.0) -> None:
+    def __init__(self, backend: Layer, weight: float = 1.0) -> None:
         self.backend = backend
         self.weight = weight
         self.inflight = 0
@@ -91,31 +89,19 @@ def _score(replica: Replica) -> float:
     return replica.ewma * (replica.inflight + 1)
 
 
-class _HedgeTrace(CallTrace):
-    """The call's trace as a hedge sees it: same records, each marked ``hedge``."""
-
-    __slots__ = ()
-
-    def record(self, attempt: AttemptRecord) -> None:
-        super().record(dataclasses.replace(attempt, hedge=True))
-
-
-def _hedge_request(request: ChatRequest) -> ChatRequest:
-    trace = request.trace
-    if trace is None:
-        return request
-    shared = _HedgeTrace(**{f.name: getattr(trace, f.name) for f in dataclasses.fields(CallTrace)})
-    return dataclasses.replace(request, trace=shared)
-
-
-class BalanceLayer:
+class BalanceLayer(Layer):
     """Spreads one deployment's calls over its replicas; hedges when configured."""
 
     def __init__(
-        self, replicas: Sequence[Backend], deployment: Deployment, emit: Emit, *, rng: random.Random | None = None
+        self,
+        replicas: Sequence[Layer | Backend],
+        deployment: Deployment,
+        emit: Emit,
+        *,
+        rng: random.Random | None = None,
     ) -> None:
         weights = deployment.weights or [1.0] * len(replicas)
-        self.replicas = [Replica(b, float(w)) for b, w in zip(replicas, weights, strict=True)]
+        self.replicas = [Replica(as_layer(b), float(w)) for b, w in zip(replicas, weights, strict=True)]
         self.deployment = deployment
         self.emit = emit
         self.name = deployment.label
@@ -129,10 +115,10 @@ class BalanceLayer:
 
     def _order(self) -> list[Replica]:
         turn, self.calls = self.calls, self.calls + 1
-        return order(self.deployment.balance, self.replicas, turn=turn, rng=self.rng, now=time.monotonic())
+        return order(self.deployment.balance, self.replicas, turn=turn, rng=self.rng, now=now())
 
     def _observe(self, replica: Replica, started: float, *, failed: bool = False) -> None:
-        latency = time.monotonic() - started
+        latency = now() - started
         replica.observe(latency, failed=failed)
         if not failed:
             self._latencies.append(latency)
@@ -140,72 +126,53 @@ class BalanceLayer:
                 ranked = sorted(self._latencies)
                 self._p95 = ranked[int(0.95 * (len(ranked) - 1))]
 
-    async def _attempt(self, replicas: list[Replica], call: Callable[[Replica], Awaitable[T]]) -> T:
-        """``call`` on the first replica whose breaker lets it through."""
+    async def _open_first(self, replicas: list[Replica], call: Call) -> Opened:
+        """Open ``call`` on the first replica whose breaker lets it through."""
         refused: list[CircuitOpenError] = []
+        skipped: tuple[AttemptRecord, ...] = ()
         for replica in replicas:
             try:
-                return await call(replica)
+                opened = await self._open_one(replica, call)
             except CircuitOpenError as exc:
-                replica.open_until = time.monotonic() + (exc.retry_after or 0.0)
+                replica.open_until = now() + (exc.retry_after or 0.0)
                 refused.append(exc)
+                skipped += attempts_of(exc)
+                continue
+            except BaseException as exc:
+                note_attempts(exc, skipped)
+                raise
+            opened.attempts = skipped + opened.attempts
+            return opened
         waits = [e.retry_after for e in refused if e.retry_after is not None]
-        raise CircuitOpenError(self.name, retry_after=min(waits) if waits else None) from refused[-1]
+        error = CircuitOpenError(self.name, retry_after=min(waits) if waits else None)
+        note_attempts(error, skipped)
+        raise error from refused[-1]
 
-    async def _complete_one(self, replica: Replica, request: ChatRequest) -> ChatResponse:
+    async def _open_one(self, replica: Replica, call: Call) -> Opened:
         replica.inflight += 1
-        started = time.monotonic()
+        started = now()
         try:
-            response = await replica.backend.complete(request)
-        except CircuitOpenError:
-            raise
-        except Exception:
-            self._observe(replica, started, failed=True)
-            raise
-        finally:
-            replica.inflight -= 1
-        self._observe(replica, started)
-        return response
-
-    async def _open_one(self, replica: Replica, request: ChatRequest) -> Opened:
-        """Start a stream on ``replica`` and wait for its first chunk (counted in flight)."""
-        replica.inflight += 1
-        started = time.monotonic()
-        stream = replica.backend.stream(request)
-        try:
-            first: ChatChunk | None = await anext(stream)
-        except StopAsyncIteration:
-            first = None
+            opened = await replica.backend.open(call)
         except BaseException as exc:
             replica.inflight -= 1
-            await aclose_stream(stream)
             if isinstance(exc, Exception) and not isinstance(exc, CircuitOpenError):
                 self._observe(replica, started, failed=True)
             raise
         self._observe(replica, started)
-        return first, stream, replica
+        opened.on_close(self, replica)
+        return opened
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
+    async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        state.inflight -= 1
+
+    async def open(self, call: Call) -> Opened:
         replicas = self._order()
-        return await self._maybe_hedged(
-            request, replicas, lambda req, rs: self._attempt(rs, lambda r: self._complete_one(r, req)), _no_cleanup
-        )
+        delay = self._hedge_delay(call)
+        if delay is None:
+            return await self._open_first(replicas, call)
+        return await self._hedged(call, replicas, delay)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        replicas = self._order()
-        first, stream, replica = await self._maybe_hedged(
-            request, replicas, lambda req, rs: self._attempt(rs, lambda r: self._open_one(r, req)), _release
-        )
-        try:
-            if first is not None:
-                yield first
-                async for chunk in stream:
-                    yield chunk
-        finally:
-            replica.inflight -= 1
-            await aclose_stream(stream)
-
-    def _hedge_delay(self, request: ChatRequest) -> float | None:
+    def _hedge_delay(self, call: Call) -> float | None:
         """Seconds to wait before hedging, or None for no hedge on this call."""
         hedge = self.hedge
         if hedge is None:
@@ -215,65 +182,76 @@ class BalanceLayer:
         if delay is None:
             return None
         delay = max(float(delay), hedge.min_delay)
-        left = time_left(request)
+        left = call.time_left()
         return None if left is not None and delay >= left else delay
 
-    async def _maybe_hedged(
-        self,
-        request: ChatRequest,
-        replicas: list[Replica],
-        start: Callable[[ChatRequest, list[Replica]], Awaitable[T]],
-        cleanup: Callable[[T], Awaitable[None]],
-    ) -> T:
-        delay = self._hedge_delay(request)
-        if delay is None:
-            return await start(request, replicas)
-        tasks = [asyncio.ensure_future(start(request, replicas))]
+    async def _hedged(self, call: Call, replicas: list[Replica], delay: float) -> Opened:
+        failed: dict[asyncio.Future[Opened], tuple[AttemptRecord, ...]] = {}
+
+        async def attempt(on: list[Replica], this: Call) -> Opened:
+            try:
+                return await self._open_first(on, this)
+            except BaseException as exc:  # a cancelled task keeps no error: keep its attempts here
+                failed[asyncio.current_task()] = attempts_of(exc)  # type: ignore[index]
+                raise
+
+        tasks = [asyncio.ensure_future(attempt(replicas, call))]
+        winner: asyncio.Future[Opened] | None = None
         try:
             await asyncio.wait(tasks, timeout=delay)
             if not tasks[0].done() and self._tokens >= 1.0:
                 self._tokens -= 1.0
                 self.hedges += 1
                 others = replicas[1:] + replicas[:1]
-                trace = request.trace
-                self.emit(HedgeSent(trace.call_id if trace else None, self.name, others[0].name))
-                tasks.append(asyncio.ensure_future(start(_hedge_request(request), others)))
-            return await _first_answer(tasks)
+                self.emit(HedgeSent(call.id, self.name, others[0].name))
+                tasks.append(asyncio.ensure_future(attempt(others, call.hedged())))
+            winner = await _first_answer(tasks)
         finally:
-            await _cancel_losers(tasks, cleanup)
+            losers = await _cancel_losers(tasks, winner, failed)
+        if winner is None:  # every task failed: the first one's error, with every attempt
+            error = tasks[0].exception()
+            assert error is not None
+            note_attempts(error, losers)
+            raise error
+        opened = winner.result()
+        opened.attempts = losers + opened.attempts
+        return opened
 
     async def aclose(self) -> None:
         for replica in self.replicas:
             await replica.backend.aclose()
 
 
-async def _first_answer(tasks: Sequence[asyncio.Future[T]]) -> T:
-    """The first successful result; if all fail, the first task's error."""
+async def _first_answer(tasks: Sequence[asyncio.Future[Opened]]) -> asyncio.Future[Opened] | None:
+    """The first task that opened its call; None when all failed."""
     pending = set(tasks)
     while pending:
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task in done and not task.cancelled() and task.exception() is None:
-                return task.result()
-    return tasks[0].result()
-
-
-async def _cancel_losers(tasks: Sequence[asyncio.Future[T]], cleanup: Callable[[T], Awaitable[None]]) -> None:
-    """Cancel the tasks still running and wait for them; release answers nobody takes."""
-    winner = next((t for t in tasks if t.done() and not t.cancelled() and t.exception() is None), None)
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks)
-    for task in tasks:
-        if task is not winner and not task.cancelled() and task.exception() is None:
-            await cleanup(task.result())
-
-
-async def _no_cleanup(response: ChatResponse) -> None:
+                return task
     return None
 
 
-async def _release(opened: Opened) -> None:
-    _, stream, replica = opened
-    replica.inflight -= 1
-    await aclose_stream(stream)
+async def _cancel_losers(
+    tasks: Sequence[asyncio.Future[Opened]],
+    winner: asyncio.Future[Opened] | None,
+    failed: dict[asyncio.Future[Opened], tuple[AttemptRecord, ...]],
+) -> tuple[AttemptRecord, ...]:
+    """Cancel the tasks still running, close calls nobody takes; the losers' attempts
+    (all but the first task's when nobody won: its error carries its own)."""
+    for task in tasks:
+        if task is not winner:
+            task.cancel()
+    await asyncio.wait(tasks)
+    records: tuple[AttemptRecord, ...] = ()
+    for task in tasks:
+        if task is winner or (winner is None and task is tasks[0]):
+            continue
+        if task.cancelled() or task.exception() is not None:
+            records += failed.get(task, ())
+            continue
+        loser = task.result()
+        await loser.close_quietly(asyncio.CancelledError())
+        records += loser.attempts
+    return records

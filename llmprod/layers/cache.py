@@ -16,18 +16,18 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from cachetools import TLRUCache
 
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened
 from .._core.config import Cache
-from .._core.events import CacheLookup, CacheOutcome
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
-from ._cache_entry import CacheStoreError, Entry, cache_key, is_deterministic, is_storable, new_entry, serves_stale
-from ._streams import aclose_stream
+from .._core.errors import backends_failed
+from .._core.events import CacheLookup, CacheOutcome, Emit
+from .._core.models import ChatRequest, ChatResponse
+from ._cache_entry import CacheStoreError, Entry, is_deterministic, is_storable, local_key, new_entry
 
 log = logging.getLogger("llmprod.cache")
 Clock = Callable[[], float]
@@ -36,8 +36,9 @@ Clock = Callable[[], float]
 class CacheStore(Protocol):
     """Where entries live. ``get``/``set`` raise :class:`CacheStoreError` when unreachable."""
 
-    async def get(self, key: str) -> Entry | None: ...
-    async def set(self, key: str, entry: Entry) -> None: ...
+    def key(self, request: ChatRequest, namespace: str) -> Hashable: ...
+    async def get(self, key: Any) -> Entry | None: ...
+    async def set(self, key: Any, entry: Entry) -> None: ...
     def usage(self) -> tuple[int, int] | None: ...
     async def aclose(self) -> None: ...
 
@@ -50,13 +51,16 @@ class MemoryStore:
         self._entries = TLRUCache(maxsize=max_bytes, ttu=_stale_until, timer=clock, getsizeof=_size)
         self._lock = threading.Lock()  # cachetools is not thread-safe; never held across an await
 
-    async def get(self, key: str) -> Entry | None:
+    def key(self, request: ChatRequest, namespace: str) -> Hashable:
+        return local_key(request, namespace)  # this process only: no need to hash it for sharing
+
+    async def get(self, key: Hashable) -> Entry | None:
         with self._lock:
             entry: Entry | None = self._entries.get(key)
             return entry
 
-    async def set(self, key: str, entry: Entry) -> None:
-        entry = replace(entry, size=entry.size + len(key))
+    async def set(self, key: Hashable, entry: Entry) -> None:
+        entry = replace(entry, size=entry.size + 64)  # about what the key holds
         with self._lock:
             try:
                 self._entries[key] = entry
@@ -75,7 +79,7 @@ class MemoryStore:
             self._entries.clear()
 
 
-def _stale_until(_key: str, entry: Entry, _now: float) -> float:
+def _stale_until(_key: Hashable, entry: Entry, _now: float) -> float:
     return entry.stale_until
 
 
@@ -91,59 +95,57 @@ def build_store(config: Cache, clock: Clock = time.time) -> CacheStore:
     return MemoryStore(max_entries=config.max_entries, max_bytes=config.max_bytes, clock=clock)
 
 
-class CacheLayer:
+class CacheLayer(Layer):
     """Exact-match cache around ``inner``; see the module docstring and docs/layers/cache.md."""
 
     def __init__(
-        self, inner: Backend, config: Cache, emit: Emit, *, store: CacheStore | None = None, clock: Clock = time.time
+        self, inner: Layer, config: Cache, emit: Emit, *, store: CacheStore | None = None, clock: Clock = time.time
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.config = config
         self.emit = emit
-        self.name = inner.name
         self.clock = clock
         self.store = store if store is not None else build_store(config, clock)
-        self._inflight: dict[str, asyncio.Task[ChatResponse]] = {}
+        self._inflight: dict[Hashable, asyncio.Task[Opened]] = {}
 
     def usage(self) -> tuple[int, int] | None:
         """(entries, bytes) for the in-memory store; None for Redis."""
         return self.store.usage()
 
-    def _key(self, request: ChatRequest) -> str | None:
+    def _key(self, request: ChatRequest) -> Hashable | None:
         control = request.metadata.cache
         if not (control.lookup or control.store):
             return None
         if not (self.config.cache_nondeterministic or is_deterministic(request)):
             return None
-        return cache_key(request, self.config.namespace)
+        return self.store.key(request, self.config.namespace)
 
-    def _event(self, request: ChatRequest, outcome: CacheOutcome, response: ChatResponse | None = None) -> None:
-        call_id = request.trace.call_id if request.trace else None
+    def _event(self, call: Call, outcome: CacheOutcome, response: ChatResponse | None = None) -> None:
         saved = response if outcome != "miss" and outcome != "error" else None
         tokens = saved.usage.total_tokens if saved else 0
-        self.emit(CacheLookup(call_id, outcome, saved_cost=saved.cost if saved else None, saved_tokens=tokens))
+        self.emit(CacheLookup(call.id, outcome, saved_cost=saved.cost if saved else None, saved_tokens=tokens))
 
-    def _store_failed(self, request: ChatRequest, exc: Exception, *, lookup: bool) -> None:
+    def _store_failed(self, call: Call, exc: Exception, *, lookup: bool) -> None:
         quiet = isinstance(exc, CacheStoreError) and exc.quiet  # already reported: the store is down
         if not quiet:
             reason = str(exc) if isinstance(exc, CacheStoreError) else type(exc).__name__
             log.warning("llmprod cache store failed (%s); answering without the cache", reason)
         if lookup or not quiet:
-            self._event(request, "error")
+            self._event(call, "error")
 
-    async def _lookup(self, request: ChatRequest, key: str) -> tuple[Entry | None, bool]:
+    async def _lookup(self, call: Call, key: Hashable) -> tuple[Entry | None, bool]:
         """The entry found (fresh or within its stale grace), and whether a lookup
         happened. A failing store is a miss, reported as an ``error``, never a failed call."""
-        if not request.metadata.cache.lookup:
+        if not call.request.metadata.cache.lookup:
             return None, False
         try:
             return await self.store.get(key), True
         except Exception as exc:
-            self._store_failed(request, exc, lookup=True)
+            self._store_failed(call, exc, lookup=True)
             return None, False
 
-    async def _store(self, request: ChatRequest, key: str, response: ChatResponse) -> None:
-        control = request.metadata.cache
+    async def _store(self, call: Call, key: Hashable, response: ChatResponse) -> None:
+        control = call.request.metadata.cache
         ttl = self.config.ttl if control.ttl is None else control.ttl
         if not control.store or ttl <= 0 or not is_storable(response):
             return
@@ -151,109 +153,78 @@ class CacheLayer:
         try:
             await self.store.set(key, entry)
         except Exception as exc:
-            self._store_failed(request, exc, lookup=False)
+            self._store_failed(call, exc, lookup=False)
 
-    def _served(self, request: ChatRequest, response: ChatResponse, outcome: CacheOutcome) -> ChatResponse:
-        self._event(request, outcome, response)  # the saving is the original answer's cost
-        cost = 0.0 if response.cost is not None else None
-        return replace(response, cached=True, stale=outcome == "stale", cost=cost)
+    def _served(self, call: Call, response: ChatResponse, outcome: CacheOutcome) -> Opened:
+        """A stored answer (or one shared with a call in flight) as this call's answer.
+
+        It costs this call nothing (``cost`` 0, or None when the original was unpriced);
+        what the original cost is reported as the saving, on the :class:`CacheLookup`."""
+        self._event(call, outcome, response)
+        opened = Opened.replay(response) if call.stream else Opened(response)
+        opened.cached = True
+        opened.stale = outcome == "stale"
+        opened.cost = 0.0 if response.cost is not None else None
+        return opened
 
     def _stale(self, entry: Entry | None, exc: Exception) -> Entry | None:
-        if entry is not None and serves_stale(exc) and self.clock() < entry.stale_until:
+        if entry is not None and backends_failed(exc) and self.clock() < entry.stale_until:
             return entry
         return None
 
-    def _coalesces(self, request: ChatRequest) -> bool:
-        control = request.metadata.cache
+    def _coalesces(self, call: Call) -> bool:
+        control = call.request.metadata.cache
         return self.config.coalesce and control.lookup and control.store
 
-    async def _upstream(self, request: ChatRequest, key: str) -> ChatResponse:
-        response = await self.inner.complete(request)
-        await self._store(request, key, response)
-        return response
+    async def _upstream(self, call: Call, key: Hashable) -> Opened:
+        """One upstream call, finished here and stored (it may be shared by several callers)."""
+        opened = await self.inner.open(call)
+        await opened.close(None)
+        await self._store(call, key, opened.annotated())
+        return opened
 
-    def _lead(self, request: ChatRequest, key: str) -> Awaitable[ChatResponse]:
-        if not self._coalesces(request):
-            return self._upstream(request, key)
-        task = asyncio.ensure_future(self._upstream(request, key))
+    def _lead(self, call: Call, key: Hashable) -> Awaitable[Opened]:
+        task = asyncio.ensure_future(self._upstream(call, key))
         self._inflight[key] = task
         task.add_done_callback(functools.partial(self._landed, key))
         # Shielded: a caller that cancels leaves the shared call running for the others.
         return asyncio.shield(task)
 
-    def _landed(self, key: str, task: asyncio.Task[ChatResponse]) -> None:
+    def _landed(self, key: Hashable, task: asyncio.Task[Opened]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
         if not task.cancelled():
             task.exception()  # retrieved: a task whose callers all left must not warn
 
-    async def _answer(
-        self, request: ChatRequest, entry: Entry | None, pending: Awaitable[ChatResponse], *, coalesced: bool
-    ) -> ChatResponse:
+    async def open(self, call: Call) -> Opened:
+        key = self._key(call.request)
+        if key is None:
+            return await self.inner.open(call)
+        entry, looked_up = await self._lookup(call, key)
+        if entry is not None and self.clock() < entry.fresh_until:
+            return self._served(call, entry.response, "hit")
+        shared = self._inflight.get(key) if self._coalesces(call) else None
         try:
-            response = await pending
+            if shared is not None:  # the same request is in flight: share its answer
+                answer = await asyncio.shield(shared)
+                return self._served(call, answer.annotated(), "coalesced")
+            if looked_up:
+                self._event(call, "miss")
+            if self._coalesces(call) and not call.stream:
+                return (await self._lead(call, key)).settled()
+            opened = await self.inner.open(call)
         except Exception as exc:
             stale = self._stale(entry, exc)
             if stale is None:
                 raise
-            return self._served(request, stale.response, "stale")
-        return self._served(request, response, "coalesced") if coalesced else response
+            return self._served(call, stale.response, "stale")
+        opened.on_close(self, (call, key))
+        return opened
 
-    def _pending(self, request: ChatRequest, key: str, *, looked_up: bool) -> tuple[Awaitable[ChatResponse], bool]:
-        """The shared call to join (coalesced), or a new upstream call (a miss)."""
-        shared = self._inflight.get(key) if self._coalesces(request) else None
-        if shared is not None:
-            return asyncio.shield(shared), True
-        if looked_up:
-            self._event(request, "miss")
-        return self._lead(request, key), False
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        key = self._key(request)
-        if key is None:
-            return await self.inner.complete(request)
-        entry, looked_up = await self._lookup(request, key)
-        if entry is not None and self.clock() < entry.fresh_until:
-            return self._served(request, entry.response, "hit")
-        pending, coalesced = self._pending(request, key, looked_up=looked_up)
-        return await self._answer(request, entry, pending, coalesced=coalesced)
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        key = self._key(request)
-        if key is None:
-            passthrough = self.inner.stream(request)
-            try:
-                async for chunk in passthrough:
-                    yield chunk
-            finally:
-                await aclose_stream(passthrough)
-            return
-        entry, looked_up = await self._lookup(request, key)
-        if entry is not None and self.clock() < entry.fresh_until:
-            answer = self._served(request, entry.response, "hit")
-        elif self._coalesces(request) and key in self._inflight:
-            answer = await self._answer(request, entry, asyncio.shield(self._inflight[key]), coalesced=True)
-        else:
-            if looked_up:
-                self._event(request, "miss")
-            started = False
-            live = self.inner.stream(request)
-            try:
-                async for chunk in live:
-                    if chunk.response is not None:  # complete: fill the cache before the last chunk goes up
-                        await self._store(request, key, chunk.response)
-                    started = True
-                    yield chunk
-                return
-            except Exception as exc:
-                stale = self._stale(entry, exc)
-                if started or stale is None:
-                    raise
-                answer = self._served(request, stale.response, "stale")
-            finally:
-                await aclose_stream(live)
-        for chunk in _replay(answer):
-            yield chunk
+    async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        if error is None and opened.response is not None:
+            call, key = state
+            await self._store(call, key, opened.annotated())
 
     async def aclose(self) -> None:
         for task in list(self._inflight.values()):
@@ -262,11 +233,3 @@ class CacheLayer:
             await self.inner.aclose()
         finally:
             await self.store.aclose()
-
-
-def _replay(response: ChatResponse) -> Iterator[ChatChunk]:
-    """A stored answer as a stream: its text in one chunk, then the final chunk."""
-    if response.text or response.tool_calls:
-        deltas = tuple({"index": i, **call} for i, call in enumerate(response.tool_calls or ())) or None
-        yield ChatChunk(text=response.text, tool_calls=deltas)
-    yield ChatChunk(finish_reason=response.finish_reason, usage=response.usage, response=response)

@@ -5,47 +5,57 @@ Before sending, a call with a budget reserves its worst-case cost (prompt tokens
 plus ``max_tokens``, or the model's output limit, at output price; for a self-hosted
 deployment, the whole GPU until the deadline). A hard budget that cannot take it
 refuses the call with :class:`BudgetExceededError`; nothing is sent. When the call
-ends the reservation is settled to the actual cost, or released on error, so
+ends the reservation is settled to the actual cost — a stream that broke or was
+abandoned pays for what it generated —, or released when nothing was generated, so
 concurrent calls can never overspend. Soft thresholds call ``on_soft`` and emit a
 :class:`BudgetAlert` once per window.
+
+A provider that ignores ``max_tokens`` could still make a call cost more than it
+reserved. Under a budget, a stream is cut when it runs well past ``max_tokens`` (counted
+locally as it arrives, so with a margin for tokenizers that count differently: 1.5 times
+``max_tokens`` plus 16): the layer stops reading, closes the provider's stream and ends
+the caller's with ``finish_reason="length"``; whatever is spent over a reservation anyway is settled,
+reported (a :class:`BudgetAlert` of kind ``"overspend"`` and a warning), and makes the
+next calls refused until the window has room again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+from typing import Any
 
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened
 from .._core.config import Budget
 from .._core.deployment import Deployment
 from .._core.errors import BudgetExceededError
-from .._core.events import BudgetAlert
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
-from ..cost._budget import Reservation, SpendStore, make_store, scope, window_id, window_ttl
+from .._core.events import BudgetAlert, Emit
+from .._core.models import ChatChunk, StreamAssembler
+from ..cost._budget import make_store, scope, window_id, window_ttl
 from ..cost._costing import CallCost, DeploymentCosts
 from ..cost._prices import PriceTable, prices
-from ._streams import aclose_stream
+from ..cost._spend import Reservation, SpendStore
+from ..cost._tokens import count_text
 
 log = logging.getLogger("llmprod")
+Held = list[tuple[Budget, Reservation]]
 
 
-class CostLayer:
-    """Sets ``response.cost`` (and the last stream chunk's) and enforces budgets: the
-    client's ``budget``, and a per-call one (``request.metadata.budget``, set by the
-    access layer from the caller's API key); a call must fit in both."""
+class CostLayer(Layer):
+    """Sets the call's cost and enforces budgets: the client's ``budget``, and a
+    per-call one (``request.metadata.budget``, set by the access layer from the
+    caller's API key); a call must fit in both."""
 
     def __init__(
         self,
-        inner: Backend,
+        inner: Layer,
         budget: Budget | None,
         emit: Emit,
         *,
         deployments: Sequence[Deployment],
         table: PriceTable | None = None,
     ) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.budget = budget if budget is not None and _active(budget) else None
         self.emit = emit
         self.costs = DeploymentCosts(deployments, table or prices)
@@ -59,18 +69,20 @@ class CostLayer:
             store = self._stores[budget.redis_url] = make_store(budget)
         return store
 
-    def _budgets(self, request: ChatRequest) -> list[Budget]:
-        extra = request.metadata.budget
+    def _budgets(self, call: Call) -> list[Budget]:
+        extra = call.request.metadata.budget
+        if self.budget is None and extra is None:
+            return []
         return [b for b in (self.budget, extra if extra is not None and _active(extra) else None) if b is not None]
 
-    async def _reserve(self, request: ChatRequest, call: CallCost, budget: Budget) -> Reservation:
+    async def _reserve(self, call: Call, cc: CallCost, budget: Budget) -> Reservation:
         store = self._store(budget)
-        key = f"{scope(budget, request)}@{window_id(budget.window)}"
-        worst = self.costs.worst_case(request, call)
+        key = f"{scope(budget, call.request)}@{window_id(budget.window)}"
+        worst = self.costs.worst_case(call.request, cc, call.time_left())
         if worst is None:
             raise BudgetExceededError(
                 f"budget {key}: the call has no bound on its cost; set max_tokens or the model's "
-                "max_output/context_window in llmprod.prices",
+                "max_output/context_window in llmprod.cost.prices",
                 budget=key,
                 limit=budget.hard or 0.0,
                 spent=await store.spent(key),
@@ -93,6 +105,10 @@ class CostLayer:
         for budget, reservation in held:
             store = self._store(budget)
             spent = await store.settle(reservation, actual or 0.0, window_ttl(budget.window))
+            if actual is not None and actual > reservation.amount and budget.hard is not None:
+                over = actual - reservation.amount
+                log.warning("llmprod: budget %s: a call cost $%.6f more than it reserved", reservation.key, over)
+                self.emit(BudgetAlert(budget=reservation.key, kind="overspend", spent=spent, limit=budget.hard))
             if budget.soft is None or spent < budget.soft:
                 continue
             if not await store.first_alert(reservation.key, "soft", window_ttl(budget.window)):
@@ -109,52 +125,61 @@ class CostLayer:
         for budget, reservation in held:
             await self._store(budget).release(reservation)
 
-    async def _begin(self, request: ChatRequest) -> tuple[CallCost, Held]:
-        call = self.costs.start(request)
+    async def open(self, call: Call) -> Opened:
+        cc = self.costs.start(call.request)
         held: Held = []
         try:
-            for budget in self._budgets(request):
-                held.append((budget, await self._reserve(request, call, budget)))
+            for budget in self._budgets(call):
+                held.append((budget, await self._reserve(call, cc, budget)))
+            opened = await self.inner.open(call)
         except BaseException:
-            self.costs.finish(call)
+            self.costs.finish(cc)
             await self._release(held)
             raise
-        return call, held
+        if held and opened.rest is not None and call.request.max_tokens is not None:
+            opened.rest = self._capped(opened, opened.rest, call.request.max_tokens, call)
+        opened.on_close(self, (cc, held, call))
+        return opened
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        call, held = await self._begin(request)
+    async def _capped(
+        self, opened: Opened, rest: AsyncIterator[ChatChunk], max_tokens: int, call: Call
+    ) -> AsyncIterator[ChatChunk]:
+        """The stream, cut at ``max_tokens`` when the provider does not stop there."""
+        assert opened.first is not None
+        model = call.request.model or self.costs.models.get(self.costs.deployments[0].label)
+        assembler = StreamAssembler(model=model or "", deployment=self.costs.deployments[0].label)
+        cap = max_tokens * 3 // 2 + 16
+        used = count_text(opened.first.text, model).tokens
+        assembler.add_text(opened.first.text)
         try:
-            response = await self.inner.complete(request)
-        except BaseException:
-            self.costs.finish(call)
-            await self._release(held)
-            raise
-        response = self.costs.settle(request, response, call)
-        await self._settle(held, response.cost)
-        return response
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        call, held = await self._begin(request)
-        sent: list[str] = []
-        settled = False
-        stream = self.inner.stream(request)
-        try:
-            async for chunk in stream:
-                if chunk.response is not None and not settled:
-                    response = self.costs.settle(request, chunk.response, call)
-                    settled = True
-                    await self._settle(held, response.cost)
-                    chunk = replace(chunk, response=response, usage=response.usage)
-                else:
-                    sent.append(chunk.text)
+            async for chunk in rest:
+                if chunk.response is None:
+                    used += count_text(chunk.text, model).tokens
+                    assembler.add_text(chunk.text)
+                    if used > cap:
+                        log.warning("llmprod: the provider sent more than max_tokens=%d; stream cut", max_tokens)
+                        assembler.finish_reason = "length"
+                        yield assembler.final_chunk()
+                        return
                 yield chunk
         finally:
-            if not settled and sent:  # broken or abandoned mid-way: bill what was generated
-                await self._settle(held, self.costs.partial(request, call, "".join(sent)))
-            elif not settled:
-                self.costs.finish(call)
-                await self._release(held)
-            await aclose_stream(stream)
+            aclose = getattr(rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        cc, held, call = state
+        if opened.response is not None:
+            usage, cost = self.costs.settle(call.request, opened.response, cc, opened.attempts)
+            if usage is not opened.response.usage:
+                opened.usage = usage
+            opened.cost = cost
+            await self._settle(held, cost)
+        elif opened.received:  # broken or abandoned mid-way: pay for what was generated
+            await self._settle(held, self.costs.partial(call.request, cc, "".join(opened.received)))
+        else:
+            self.costs.finish(cc)
+            await self._release(held)
 
     async def aclose(self) -> None:
         try:
@@ -162,9 +187,6 @@ class CostLayer:
         finally:
             for store in self._stores.values():
                 await store.aclose()
-
-
-Held = list[tuple[Budget, Reservation]]
 
 
 def _active(budget: Budget) -> bool:

@@ -4,26 +4,28 @@ What moves the call on to the next deployment is configurable (``FALLBACK_ON``):
 a retryable failure (after that deployment's own retries), an open breaker, a
 context window that is too small, or a content-policy refusal. Anything else (a bad
 request, an exhausted deadline, a local limit) is raised at once. In a stream the
-fallback acts only before the first chunk has reached the caller.
+fallback acts on opening a call, that is only before the first chunk.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Literal
 
-from .._core.backend import Backend, Emit
+from .._core.backend import Backend
+from .._core.call import Call, Layer, Opened, attempts_of, note_attempts
+from .._core.clock import now
 from .._core.errors import (
     AllBackendsFailedError,
     CircuitOpenError,
     ContentPolicyError,
     ContextWindowExceededError,
     DeadlineExceededError,
-    StreamInterruptedError,
     is_retryable,
 )
-from .._core.events import FallbackUsed
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from .._core.events import Emit, FallbackUsed
+from .._core.models import AttemptRecord
+from .attempt import as_layer
 
 Trigger = Literal["retryable", "circuit_open", "context_window", "content_policy"]
 FALLBACK_ON: tuple[Trigger, ...] = ("retryable", "circuit_open", "context_window", "content_policy")
@@ -42,69 +44,57 @@ def triggers(exc: BaseException, on: Collection[Trigger]) -> bool:
     return "retryable" in on and is_retryable(exc)
 
 
-class FallbackLayer:
+class FallbackLayer(Layer):
     """Ordered deployments; raises :class:`AllBackendsFailedError` with every cause.
 
-    A chain of one deployment is no fallback: its own typed error reaches the caller.
+    A chain of one deployment is no fallback: its own typed error reaches the caller
+    (the stack does not build this layer for one deployment).
     """
 
-    def __init__(self, chain: Sequence[Backend], emit: Emit, *, on: Collection[Trigger] = FALLBACK_ON) -> None:
+    def __init__(self, chain: Sequence[Layer | Backend], emit: Emit, *, on: Collection[Trigger] = FALLBACK_ON) -> None:
         if not chain:
             raise ValueError("a fallback chain needs at least one deployment")
-        self.chain = list(chain)
+        self.chain = [as_layer(b) for b in chain]
         self.emit = emit
         self.on = frozenset(on)
         self.name = chain[0].name
 
-    def _moved_on(self, request: ChatRequest, index: int, exc: BaseException) -> None:
-        if index + 1 < len(self.chain):
-            trace = request.trace
-            self.emit(
-                FallbackUsed(
-                    trace.call_id if trace else None,
-                    failed=self.chain[index].name,
-                    next=self.chain[index + 1].name,
-                    error=type(exc).__name__,
-                )
-            )
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        if len(self.chain) == 1:
-            return await self.chain[0].complete(request)
-        errors: list[BaseException] = []
-        for index, backend in enumerate(self.chain):
-            try:
-                return await backend.complete(request)
-            except Exception as exc:
-                if not triggers(exc, self.on):
-                    raise
-                errors.append(exc)
-                self._moved_on(request, index, exc)
-        raise AllBackendsFailedError(errors) from errors[-1]
-
-    def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        if len(self.chain) == 1:
-            return self.chain[0].stream(request)
-        return self._stream(request)
-
-    async def _stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        errors: list[BaseException] = []
-        for index, backend in enumerate(self.chain):
-            started = False
-            try:
-                async for chunk in backend.stream(request):
-                    started = True
-                    yield chunk
-                return
-            except StreamInterruptedError:
-                raise
-            except Exception as exc:
-                if started or not triggers(exc, self.on):
-                    raise
-                errors.append(exc)
-                self._moved_on(request, index, exc)
-        raise AllBackendsFailedError(errors) from errors[-1]
+    async def open(self, call: Call) -> Opened:
+        _, _, opened = await open_in_order(call, self.chain, self.on, self.emit)
+        return opened
 
     async def aclose(self) -> None:
         for backend in self.chain:
             await backend.aclose()
+
+
+async def open_in_order(
+    call: Call, chain: Sequence[Layer], on: Collection[Trigger], emit: Emit
+) -> tuple[int, float, Opened]:
+    """Open ``call`` on each layer of ``chain`` in turn until one opens it; returns its
+    index, when it was tried (on the clock of :func:`~llmprod._core.clock.now`) and the
+    opened call.
+
+    An error that ``on`` does not list is raised at once; when every one fails,
+    :class:`AllBackendsFailedError` carries each error, and every attempt made.
+    """
+    errors: list[BaseException] = []
+    earlier: tuple[AttemptRecord, ...] = ()
+    for index, backend in enumerate(chain):
+        started = now()
+        try:
+            opened = await backend.open(call)
+        except Exception as exc:
+            if not triggers(exc, on):
+                note_attempts(exc, earlier)
+                raise
+            errors.append(exc)
+            earlier += attempts_of(exc)
+            if index + 1 < len(chain):
+                emit(FallbackUsed(call.id, failed=backend.name, next=chain[index + 1].name, error=type(exc).__name__))
+            continue
+        opened.attempts = earlier + opened.attempts
+        return index, started, opened
+    error = AllBackendsFailedError(errors)
+    note_attempts(error, earlier)
+    raise error from errors[-1]

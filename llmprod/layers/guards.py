@@ -8,58 +8,51 @@ application's own and are not scored). A refusal raises :class:`InputRejectedErr
 naming the rule; ``injection="flag"`` lets the call go on and marks it instead
 (``response.flagged``, and a :class:`GuardTriggered` event).
 
-The output half lives in :mod:`llmprod.layers.output_guard`. The stack puts it below
-the cache, so a blocked or replaced answer never reaches the cache; used alone,
-``GuardsLayer`` wraps its inner backend in one itself (``output=True``).
+The output half is its own layer, :mod:`llmprod.layers.output_guard`, which the stack
+puts below the cache, so a blocked or replaced answer never reaches the cache.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened
 from .._core.config import Guards
 from .._core.errors import InputRejectedError
-from .._core.events import GuardTriggered
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from .._core.events import Emit, GuardTriggered
+from .._core.models import ChatRequest
 from .._safety.injection import score_injection
 from ._estimate import context_window, prompt_tokens
-from ._streams import aclose_stream
-from .output_guard import OutputGuardLayer, checks_output
 
 _SCORED_ROLES = frozenset({"user", "tool"})
 
 
-class GuardsLayer:
+class GuardsLayer(Layer):
     """Refuses or flags a request before it goes further down the stack."""
 
-    def __init__(self, inner: Backend, config: Guards, emit: Emit, *, output: bool = True) -> None:
-        if output and checks_output(config):
-            inner = OutputGuardLayer(inner, config, emit)
-        self.inner = inner
+    def __init__(self, inner: Layer, config: Guards, emit: Emit) -> None:
+        super().__init__(inner)
         self.config = config
         self.emit = emit
-        self.name = inner.name
 
-    def _reject(self, request: ChatRequest, guard: str, reason: str, score: float | None = None) -> InputRejectedError:
-        trace = request.trace
-        self.emit(GuardTriggered(trace.call_id if trace else None, guard, "input", "block", reason))
+    def _reject(self, call_id: str, guard: str, reason: str, score: float | None = None) -> InputRejectedError:
+        self.emit(GuardTriggered(call_id, guard, "input", "block", reason))
         return InputRejectedError(reason, score=score)
 
-    def check(self, request: ChatRequest) -> None:
-        """Raise :class:`InputRejectedError` if a limit or the injection filter refuses ``request``."""
+    def check(self, request: ChatRequest, call_id: str = "") -> str | None:
+        """Raise :class:`InputRejectedError` if a limit or the injection filter refuses
+        ``request``; the flag to mark the answer with when the filter only flags it."""
         config = self.config
         if config.max_messages is not None and len(request.messages) > config.max_messages:
             count = len(request.messages)
-            raise self._reject(request, "messages", f"{count} messages, over the limit of {config.max_messages}")
+            raise self._reject(call_id, "messages", f"{count} messages, over the limit of {config.max_messages}")
         chars = sum(len(m.text()) for m in request.messages)
         if config.max_chars is not None and chars > config.max_chars:
-            raise self._reject(request, "chars", f"prompt has {chars} characters, over the limit of {config.max_chars}")
-        self._check_tokens(request)
+            raise self._reject(call_id, "chars", f"prompt has {chars} characters, over the limit of {config.max_chars}")
+        self._check_tokens(request, call_id)
         if config.injection != "off":
-            self._check_injection(request)
+            return self._check_injection(request, call_id)
+        return None
 
-    def _check_tokens(self, request: ChatRequest) -> None:
+    def _check_tokens(self, request: ChatRequest, call_id: str) -> None:
         limit = self.config.max_prompt_tokens
         why = "max_prompt_tokens"
         window = context_window(request.model)
@@ -73,33 +66,22 @@ class GuardsLayer:
         if counted.tokens > limit:
             about = "about " if counted.estimated else ""
             reason = f"prompt has {about}{counted.tokens} tokens, over the limit of {limit} ({why})"
-            raise self._reject(request, "tokens", reason)
+            raise self._reject(call_id, "tokens", reason)
 
-    def _check_injection(self, request: ChatRequest) -> None:
+    def _check_injection(self, request: ChatRequest, call_id: str) -> str | None:
         text = "\n".join(m.text() for m in request.messages if m.role in _SCORED_ROLES)
         score, rules = score_injection(text)
         if score < self.config.injection_threshold:
-            return
+            return None
         reason = f"possible prompt injection ({', '.join(rules)}; score {score:.2f})"
         if self.config.injection == "block":
-            raise self._reject(request, "injection", reason, score)
-        trace = request.trace
-        if trace is not None:
-            trace.flags.append("input:injection")
-        self.emit(GuardTriggered(trace.call_id if trace else None, "injection", "input", "flag", reason))
+            raise self._reject(call_id, "injection", reason, score)
+        self.emit(GuardTriggered(call_id, "injection", "input", "flag", reason))
+        return "input:injection"
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        self.check(request)
-        return await self.inner.complete(request)
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        self.check(request)
-        stream = self.inner.stream(request)
-        try:
-            async for chunk in stream:
-                yield chunk
-        finally:
-            await aclose_stream(stream)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    async def open(self, call: Call) -> Opened:
+        flag = self.check(call.request, call.id)
+        opened = await self.inner.open(call)
+        if flag is not None:
+            opened.flags = (flag, *opened.flags)
+        return opened

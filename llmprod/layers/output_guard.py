@@ -24,12 +24,11 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened
 from .._core.config import Guards
 from .._core.errors import OutputRejectedError
-from .._core.events import GuardTriggered
-from .._core.models import ChatChunk, ChatRequest, ChatResponse, Usage, new_id
-from ._streams import aclose_stream
+from .._core.events import Emit, GuardTriggered
+from .._core.models import ChatChunk, ChatResponse, Usage, new_id
 
 
 def checks_output(config: Guards) -> bool:
@@ -44,14 +43,13 @@ def compile_blocklist(terms: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
 
 
-class OutputGuardLayer:
+class OutputGuardLayer(Layer):
     """Checks answers (whole or streamed) against the blocklist and the classifiers."""
 
-    def __init__(self, inner: Backend, config: Guards, emit: Emit) -> None:
-        self.inner = inner
+    def __init__(self, inner: Layer, config: Guards, emit: Emit) -> None:
+        super().__init__(inner)
         self.config = config
         self.emit = emit
-        self.name = inner.name
         self._blocklist = compile_blocklist(config.blocklist)
         self._tail = max((len(t) for t in config.blocklist), default=0)
 
@@ -65,73 +63,108 @@ class OutputGuardLayer:
                 return reason
         return None
 
-    def _hit(self, request: ChatRequest, reason: str) -> str:
+    def _hit(self, call: Call, reason: str) -> str:
         """Report a hit; raise for ``block``; return the flag to mark the answer with."""
         action = self.config.output_action
-        trace = request.trace
-        self.emit(GuardTriggered(trace.call_id if trace else None, "output", "output", action, reason))
+        self.emit(GuardTriggered(call.id, "output", "output", action, reason))
         if action == "block":
             raise OutputRejectedError(reason)
-        flag = f"output:{reason}"
-        if trace is not None:
-            trace.flags.append(flag)
-        return flag
+        return f"output:{reason}"
 
-    def _replaced(self, response: ChatResponse, flag: str) -> ChatResponse:
+    def _replaced(self, response: ChatResponse) -> ChatResponse:
         return replace(
             response,
             text=self.config.output_replacement,
             finish_reason="content_filter",
             tool_calls=None,
-            flagged=(*response.flagged, flag),
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        response = await self.inner.complete(request)
-        reason = self.check(response.text)
+    async def open(self, call: Call) -> Opened:
+        opened = await self.inner.open(call)
+        if opened.first is not None:
+            return await self._open_stream(opened, call)
+        assert opened.response is not None
+        reason = self.check(opened.response.text)
         if reason is None:
-            return response
-        flag = self._hit(request, reason)
-        if self.config.output_action == "replace":
-            return self._replaced(response, flag)
-        return replace(response, flagged=(*response.flagged, flag))
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        text = ""
-        flag: str | None = None
-        sent = False
-        stream = self.inner.stream(request)
+            return opened
         try:
-            async for chunk in stream:
+            flag = self._hit(call, reason)
+        except OutputRejectedError as exc:
+            await opened.close_quietly(exc)
+            raise
+        opened.flags = (*opened.flags, flag)
+        if self.config.output_action == "replace":
+            opened.response = self._replaced(opened.response)
+        return opened
+
+    async def _open_stream(self, opened: Opened, call: Call) -> Opened:
+        first = opened.first
+        assert first is not None
+        reason = self.check(first.text) if first.text else None
+        if reason is None:
+            opened.rest = self._checked(opened, opened.rest, call, first.text)
+            return opened
+        try:
+            flag = self._hit(call, reason)
+        except OutputRejectedError as exc:
+            await opened.close_quietly(exc)
+            raise
+        if self.config.output_action == "replace":
+            await _aclose(opened.rest)
+            chunks = self._replacement(opened, call, flag, sent=False)
+            opened.first = await anext(chunks)
+            opened.rest = chunks
+        else:
+            opened.rest = self._checked(opened, opened.rest, call, first.text, flag)
+        return opened
+
+    async def _checked(
+        self,
+        opened: Opened,
+        rest: AsyncIterator[ChatChunk] | None,
+        call: Call,
+        text: str,
+        flag: str | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        """The rest of the stream, each chunk checked before it goes on."""
+        sent = bool(text)
+        try:
+            if rest is None:
+                return
+            async for chunk in rest:
                 if chunk.text and flag is None:
                     checked, text = len(text), text + chunk.text
                     reason = self.check(text, new_from=checked)
                     if reason is not None:
-                        flag = self._hit(request, reason)
+                        flag = self._hit(call, reason)
                         if self.config.output_action == "replace":
-                            async for last in self._replacement(request, flag, sent):
+                            async for last in self._replacement(opened, call, flag, sent):
                                 yield last
                             return
                 if chunk.response is not None and flag is not None:
-                    chunk = replace(chunk, response=replace(chunk.response, flagged=(*chunk.response.flagged, flag)))
+                    opened.flags = (*opened.flags, flag)
                 sent = sent or bool(chunk.text)
                 yield chunk
         finally:
-            await aclose_stream(stream)
+            await _aclose(rest)
 
-    async def _replacement(self, request: ChatRequest, flag: str, sent: bool) -> AsyncIterator[ChatChunk]:
+    async def _replacement(self, opened: Opened, call: Call, flag: str, sent: bool) -> AsyncIterator[ChatChunk]:
         blank = ChatResponse(
             id=new_id("guard"),
             text="",
             finish_reason="content_filter",
             usage=Usage(estimated=True),
-            model=request.model or "",
+            model=call.request.model or "",
             deployment=self.name,
         )
-        response = self._replaced(blank, flag)
+        response = self._replaced(blank)
+        opened.flags = (*opened.flags, flag)
         if not sent:  # nothing reached the caller yet: the replacement is the whole answer
             yield ChatChunk(text=response.text)
         yield ChatChunk(finish_reason="content_filter", usage=response.usage, response=response)
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+
+async def _aclose(stream: AsyncIterator[ChatChunk] | None) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

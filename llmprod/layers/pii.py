@@ -15,23 +15,21 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened
 from .._core.config import PII
-from .._core.events import PIIRedacted
-from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message
+from .._core.events import Emit, PIIRedacted
+from .._core.models import ChatChunk, Message
 from ..pii import Redactor, StreamRedactor, StreamRestorer
-from ._streams import aclose_stream
 
 
-class PIILayer:
+class PIILayer(Layer):
     """Wraps ``inner``: redacts every message's text (and tool-call arguments) going
     down, redacts and optionally restores the answer coming back."""
 
-    def __init__(self, inner: Backend, config: PII, emit: Emit) -> None:
-        self.inner = inner
+    def __init__(self, inner: Layer, config: PII, emit: Emit) -> None:
+        super().__init__(inner)
         self.config = config
         self.emit = emit
-        self.name = inner.name
         self._session()  # bad entities or detectors fail here, when the client is built
 
     def _session(self) -> Redactor:
@@ -41,74 +39,105 @@ class PIILayer:
     def _restoring(self) -> bool:
         return self.config.mode == "pseudonymize" and self.config.restore
 
-    def _report(self, request: ChatRequest, direction: Literal["input", "output"], counts: Mapping[str, int]) -> None:
-        counts = {k: v for k, v in counts.items() if v}
-        if not counts:
-            return
-        trace = request.trace
-        if trace is not None:
-            for entity, n in counts.items():
-                trace.pii_counts[entity] = trace.pii_counts.get(entity, 0) + n
-        self.emit(PIIRedacted(trace.call_id if trace else None, direction, counts))
+    def _report(self, call: Call, direction: Literal["input", "output"], counts: Mapping[str, int]) -> dict[str, int]:
+        found = {k: v for k, v in counts.items() if v}
+        if found:
+            self.emit(PIIRedacted(call.id, direction, found))
+        return found
 
-    def _redact_request(self, request: ChatRequest, session: Redactor) -> ChatRequest:
+    def _redact_request(self, call: Call, session: Redactor) -> tuple[Call, dict[str, int]]:
+        request = call.request
         before = Counter(session.counts)
         messages = tuple(_redact_message(m, session.redact) for m in request.messages)
         user = session.redact(request.user) if request.user else request.user
         found = session.counts - before
         if not found:
-            return request  # nothing redacted: the same messages (counts made above stay valid)
-        self._report(request, "input", found)
-        return replace(request, messages=messages, user=user)
+            return call, {}  # nothing redacted: the same request (counts made above stay valid)
+        counts = self._report(call, "input", found)
+        return call.with_request(replace(request, messages=messages, user=user)), counts
 
-    def _finish(self, response: ChatResponse, text: str, session: Redactor, only: frozenset[str]) -> ChatResponse:
-        tool_calls = response.tool_calls
-        if tool_calls and self._restoring():
-            tool_calls = tuple(_map_arguments(call, lambda s: session.restore(s, only)) for call in tool_calls)
-        counts = dict(session.counts)
-        return replace(response, text=text, tool_calls=tool_calls, pii_redacted=counts or response.pii_redacted)
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
+    async def open(self, call: Call) -> Opened:
         session = self._session()
-        response = await self.inner.complete(self._redact_request(request, session))
+        redacted, counts = self._redact_request(call, session)
+        opened = await self.inner.open(redacted)
+        opened.add_pii(counts)
         only = session.placeholders()
-        text = response.text
-        if self.config.redact_output:
-            redaction = session.redact_with_counts(text)
-            text = redaction.text
-            self._report(request, "output", redaction.counts)
-        if self._restoring():
-            text = session.restore(text, only)
-        return self._finish(response, text, session, only)
+        if opened.first is not None:
+            redactor = StreamRedactor(redactor=session) if self.config.redact_output else None
+            restorer = StreamRestorer(session, only=only) if self._restoring() else None
+            sent: list[str] = []
+            try:
+                first = await _first_shown(opened, redactor, restorer, sent)
+            except BaseException as exc:
+                await opened.close_quietly(exc)
+                raise
+            opened.first = first
+            opened.rest = self._stream(opened, opened.rest, redactor, restorer, sent)
+            opened.on_close(self, (call, session, only, redactor, sent))
+        else:
+            opened.on_close(self, (call, session, only, None, None))
+        return opened
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        session = self._session()
-        stream = self.inner.stream(self._redact_request(request, session))
-        only = session.placeholders()
-        redactor = StreamRedactor(redactor=session) if self.config.redact_output else None
-        restorer = StreamRestorer(session, only=only) if self._restoring() else None
-        sent: list[str] = []
+    async def _stream(
+        self,
+        opened: Opened,
+        rest: AsyncIterator[ChatChunk] | None,
+        redactor: StreamRedactor | None,
+        restorer: StreamRestorer | None,
+        sent: list[str],
+    ) -> AsyncIterator[ChatChunk]:
         try:
-            async for chunk in stream:
+            if rest is None:
+                return
+            async for chunk in rest:
                 last = chunk.response is not None
                 text = _through(chunk.text, redactor, restorer, last)
                 sent.append(text)
-                if last:
-                    assert chunk.response is not None
-                    if redactor is not None:
-                        self._report(request, "output", redactor.counts)
-                    response = self._finish(chunk.response, "".join(sent), session, only)
-                    yield replace(chunk, text=text, response=response)
-                elif text or not chunk.text or chunk.tool_calls or chunk.finish_reason or chunk.usage:
+                if last or text or not chunk.text or chunk.tool_calls or chunk.finish_reason or chunk.usage:
                     yield replace(chunk, text=text) if text != chunk.text else chunk
-            tail = _through("", redactor, restorer, True) if redactor or restorer else ""
-            if tail:  # the stream ended without a final chunk: what was held back goes out now
-                yield ChatChunk(text=tail)
         finally:
-            await aclose_stream(stream)
+            aclose = getattr(rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        call, session, only, redactor, sent = state
+        response = opened.response
+        if response is None:
+            return
+        if sent is not None:  # a stream: the caller got exactly what went through _stream
+            if redactor is not None:
+                opened.add_pii(self._report(call, "output", redactor.counts))
+            text = "".join(sent)
+        else:
+            text = response.text
+            if self.config.redact_output:
+                redaction = session.redact_with_counts(text)
+                text = redaction.text
+                opened.add_pii(self._report(call, "output", redaction.counts))
+            if self._restoring():
+                text = session.restore(text, only)
+        tool_calls = response.tool_calls
+        if tool_calls and self._restoring():
+            tool_calls = tuple(_map_arguments(c, lambda s: session.restore(s, only)) for c in tool_calls)
+        if text != response.text or tool_calls is not response.tool_calls:
+            opened.response = replace(response, text=text, tool_calls=tool_calls)
+
+
+async def _first_shown(
+    opened: Opened, redactor: StreamRedactor | None, restorer: StreamRestorer | None, sent: list[str]
+) -> ChatChunk:
+    """The stream's first chunk as the caller will see it. A chunk whose text is all held
+    back (it may be the start of an e-mail address) is not a first chunk: read on."""
+    chunk = opened.first
+    assert chunk is not None
+    while True:
+        last = chunk.response is not None
+        text = _through(chunk.text, redactor, restorer, last)
+        sent.append(text)
+        if text or last or not chunk.text or chunk.tool_calls or chunk.finish_reason or opened.rest is None:
+            return replace(chunk, text=text) if text != chunk.text else chunk
+        chunk = await anext(opened.rest)
 
 
 def _through(text: str, redactor: StreamRedactor | None, restorer: StreamRestorer | None, last: bool) -> str:

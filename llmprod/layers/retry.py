@@ -5,24 +5,22 @@ The decisions are pure functions (:func:`should_retry`, :func:`backoff`,
 provider's ``Retry-After`` and never pass the call's deadline: when the next wait
 would, the layer gives up at once with the last error (a 429 stays a
 ``RateLimitedError`` carrying its ``retry_after``). An open breaker is never retried.
-A stream is retried only until its first chunk has been yielded.
+It acts on opening a call, so a stream is retried only until its first chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState
 
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened, attempts_of, note_attempts
 from .._core.config import Retry
-from .._core.deadline import time_left
 from .._core.errors import CircuitOpenError, is_retryable
-from .._core.events import RetryScheduled
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
-from ._streams import aclose_stream
+from .._core.events import Emit, RetryScheduled
+from .._core.models import AttemptRecord
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -62,13 +60,18 @@ def retry_wait(exc: BaseException, attempt: int, config: Retry, *, left: float |
 
 
 class _Plan:
-    """One call's retry decisions, shared by tenacity's ``retry`` and ``wait`` hooks."""
+    """One call's retry decisions, shared by tenacity's ``retry`` and ``wait`` hooks.
 
-    def __init__(self, layer: RetryLayer, request: ChatRequest) -> None:
+    It also keeps the attempts that failed, so that the answer (or the final error)
+    carries every attempt of the call.
+    """
+
+    def __init__(self, layer: RetryLayer, call: Call) -> None:
         self.layer = layer
-        self.request = request
+        self.call = call
         self.wait = 0.0
         self.done = 1  # the first attempt runs before tenacity is involved (see RetryLayer)
+        self.earlier: tuple[AttemptRecord, ...] = ()
 
     def retry(self, state: RetryCallState) -> bool:
         outcome = state.outcome
@@ -81,14 +84,15 @@ class _Plan:
     def decide(self, exc: BaseException, attempt: int) -> bool:
         """Whether to try again after failed attempt ``attempt``; sets the wait and reports it."""
         config = self.layer.config
-        wait = retry_wait(exc, attempt, config, left=time_left(self.request), rand=self.layer.rand())
+        wait = retry_wait(exc, attempt, config, left=self.call.time_left(), rand=self.layer.rand())
         if wait is None:
+            note_attempts(exc, self.earlier)
             return False
+        self.earlier += attempts_of(exc)
         self.wait = wait
-        trace = self.request.trace
         self.layer.emit(
             RetryScheduled(
-                trace.call_id if trace else None,
+                self.call.id,
                 deployment=self.layer.deployment,
                 attempt=attempt,
                 delay=wait,
@@ -105,12 +109,12 @@ class _Plan:
         return AsyncRetrying(sleep=self.layer.sleep, retry=self.retry, wait=self.next_wait, reraise=True)
 
 
-class RetryLayer:
+class RetryLayer(Layer):
     """Retries the deployment below it (its balancer or its single replica)."""
 
     def __init__(
         self,
-        inner: Backend,
+        inner: Layer,
         config: Retry,
         emit: Emit,
         *,
@@ -118,60 +122,24 @@ class RetryLayer:
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.config = config
         self.emit = emit
         self.deployment = deployment
         self.sleep = sleep
         self.rand = rand
-        self.name = inner.name
 
     # The first attempt runs directly: most calls succeed, and building tenacity's
     # machinery for each of them costs more than the call's whole stack. Only after a
     # failure worth retrying does tenacity take over, for the attempts that remain.
-    async def complete(self, request: ChatRequest) -> ChatResponse:
+    async def open(self, call: Call) -> Opened:
         try:
-            return await self.inner.complete(request)
+            return await self.inner.open(call)
         except Exception as exc:
-            plan = _Plan(self, request)
+            plan = _Plan(self, call)
             if not plan.decide(exc, 1):
                 raise
         await self.sleep(plan.wait)
-        response: ChatResponse = await plan.retrying()(self.inner.complete, request)
-        return response
-
-    async def _open(self, request: ChatRequest) -> tuple[ChatChunk | None, AsyncIterator[ChatChunk]]:
-        """Start a stream and wait for its first chunk (None: the stream was empty)."""
-        stream = self.inner.stream(request)
-        try:
-            return await anext(stream), stream
-        except StopAsyncIteration:
-            return None, stream
-        except BaseException:
-            await aclose_stream(stream)
-            raise
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        opened: tuple[ChatChunk | None, AsyncIterator[ChatChunk]]
-        plan: _Plan | None = None
-        try:
-            opened = await self._open(request)
-        except Exception as exc:
-            plan = _Plan(self, request)
-            if not plan.decide(exc, 1):
-                raise
-        if plan is not None:
-            await self.sleep(plan.wait)
-            opened = await plan.retrying()(self._open, request)
-        first, stream = opened
-        try:
-            if first is None:
-                return
-            yield first
-            async for chunk in stream:
-                yield chunk
-        finally:
-            await aclose_stream(stream)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+        opened: Opened = await plan.retrying()(self.inner.open, call)
+        opened.attempts = plan.earlier + opened.attempts
+        return opened

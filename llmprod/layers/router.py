@@ -9,38 +9,41 @@ observed latency fits the request's SLO class), then the other tiers when
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from .._core.backend import Backend, Emit
+from .._core.backend import Backend
+from .._core.call import Call, Layer, Opened
+from .._core.clock import now
 from .._core.deployment import Deployment
-from .._core.errors import AllBackendsFailedError, InvalidRequestError, StreamInterruptedError
-from .._core.events import FallbackUsed
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from .._core.errors import InvalidRequestError
+from .._core.events import Emit
+from .._core.models import ChatRequest
 from ._routing import Router
-from .fallback import FALLBACK_ON, triggers
+from .attempt import as_layer
+from .fallback import FALLBACK_ON, open_in_order
 
 _EWMA = 0.2
 
 
-class RouterLayer:
-    def __init__(self, routes: Sequence[tuple[Deployment, Backend]], router: Router, emit: Emit) -> None:
+class RouterLayer(Layer):
+    def __init__(self, routes: Sequence[tuple[Deployment, Layer | Backend]], router: Router, emit: Emit) -> None:
         if not routes:
             raise ValueError("the router needs at least one deployment")
-        self.routes = list(routes)
+        self.routes = [(d, as_layer(b)) for d, b in routes]
         self.router = router
         self.emit = emit
         self.name = "router"
         self.tiers = {d.tier for d, _ in self.routes if d.tier}
         self.latency: dict[str, float] = {}
 
-    def _order(self, request: ChatRequest, tier: str) -> list[tuple[Deployment, Backend]]:
+    def _order(self, request: ChatRequest, tier: str) -> list[tuple[Deployment, Layer]]:
         if tier not in self.tiers:
             raise InvalidRequestError(f"unknown tier {tier!r}; deployments have {sorted(self.tiers)}", field="tier")
         region = request.metadata.region or self.router.region
         target = self.router.slo_targets.get(request.metadata.slo or "")
 
-        def key(item: tuple[int, tuple[Deployment, Backend]]) -> tuple[int, int, int, int]:
+        def key(item: tuple[int, tuple[Deployment, Layer]]) -> tuple[int, int, int, int]:
             index, (deployment, _) = item
             other_tier = int(deployment.tier != tier)
             other_region = int(region is not None and deployment.region is not None and deployment.region != region)
@@ -57,72 +60,36 @@ class RouterLayer:
         old = self.latency.get(deployment.label)
         self.latency[deployment.label] = seconds if old is None else old + _EWMA * (seconds - old)
 
-    def _note(self, request: ChatRequest, tier: str | None, reason: str) -> None:
-        if request.trace is not None:
-            request.trace.tier = tier
-            request.trace.route_reason = reason
+    async def _route(self, call: Call, tier: str, reason: str) -> Opened:
+        ordered = self._order(call.request, tier)
+        index, started, opened = await open_in_order(call, [layer for _, layer in ordered], FALLBACK_ON, self.emit)
+        deployment = ordered[index][0]
+        answered = deployment.tier or tier
+        opened.tier = answered
+        opened.route_reason = reason if answered == tier else f"{reason}; tier {tier} failed"
+        opened.on_close(self, (deployment, started))
+        return opened
 
-    def _moved_on(
-        self, request: ChatRequest, failed: Deployment, following: Deployment | None, exc: BaseException
-    ) -> None:
-        if following is not None:
-            trace = request.trace
-            self.emit(FallbackUsed(trace.call_id if trace else None, failed.label, following.label, type(exc).__name__))
+    async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        deployment, started = state
+        if error is None:
+            self._observe(deployment, now() - started)
 
-    async def _run(self, request: ChatRequest, tier: str, reason: str) -> ChatResponse:
-        ordered = self._order(request, tier)
-        errors: list[BaseException] = []
-        for i, (deployment, backend) in enumerate(ordered):
-            started = time.monotonic()
-            try:
-                response = await backend.complete(request)
-            except Exception as exc:
-                if not triggers(exc, FALLBACK_ON):
-                    raise
-                errors.append(exc)
-                self._moved_on(request, deployment, ordered[i + 1][0] if i + 1 < len(ordered) else None, exc)
-                continue
-            self._observe(deployment, time.monotonic() - started)
-            answered = deployment.tier or tier
-            self._note(request, answered, reason if answered == tier else f"{reason}; tier {tier} failed")
-            return response
-        raise AllBackendsFailedError(errors) from errors[-1]
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        tier, reason = self.router.choose(request)
-        response = await self._run(request, tier, reason)
+    async def open(self, call: Call) -> Opened:
+        tier, reason = self.router.choose(call.request)
+        opened = await self._route(call, tier, reason)
         check = self.router.escalate
         target = self.router.escalate_to or self.router.large
-        trace = request.trace
-        answered = trace.tier if trace is not None else tier
-        if check is not None and answered != target and target in self.tiers and not check(response):
-            return await self._run(request, target, f"escalated from {answered}: its answer failed the check")
-        return response
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        tier, reason = self.router.choose(request)
-        ordered = self._order(request, tier)
-        errors: list[BaseException] = []
-        for i, (deployment, backend) in enumerate(ordered):
-            started_at = time.monotonic()
-            started = False
-            try:
-                async for chunk in backend.stream(request):
-                    if not started:
-                        started = True
-                        answered = deployment.tier or tier
-                        self._note(request, answered, reason if answered == tier else f"{reason}; tier {tier} failed")
-                    yield chunk
-                self._observe(deployment, time.monotonic() - started_at)
-                return
-            except StreamInterruptedError:
-                raise
-            except Exception as exc:
-                if started or not triggers(exc, FALLBACK_ON):
-                    raise
-                errors.append(exc)
-                self._moved_on(request, deployment, ordered[i + 1][0] if i + 1 < len(ordered) else None, exc)
-        raise AllBackendsFailedError(errors) from errors[-1]
+        answered = opened.tier
+        if call.stream or check is None or answered == target or target not in self.tiers:
+            return opened
+        assert opened.response is not None
+        if check(opened.response):
+            return opened
+        await opened.close(None)  # a real answer, billed; the caller gets the larger tier's
+        better = await self._route(call, target, f"escalated from {answered}: its answer failed the check")
+        better.attempts = opened.attempts + better.attempts
+        return better
 
     async def aclose(self) -> None:
         for _, backend in self.routes:

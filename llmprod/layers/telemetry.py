@@ -5,15 +5,15 @@ attributes (operation, provider, request and response model, usage, finish
 reasons, server address, ``error.type``). It is the current span while the layers
 below run, so the attempt spans and span events that
 :class:`llmprod.telemetry.OpenTelemetryHook` adds (retry, fallback, hedge, cache,
-breaker, ...) and the spans of instrumented libraries nest under it. A stream makes
-it current one step at a time, never across a ``yield``.
+breaker, ...) and the spans of instrumented libraries nest under it. After the call
+opened, the hooks find the span by the call's id (attempt spans and span events at the
+end of a stream), so nothing is attached or detached per chunk.
 
 Content (prompt and answer) goes on the span only with ``capture_content=True``.
 This layer sits outside the PII layer and never sees the text the provider saw, so
 it redacts its own copy with :func:`llmprod.pii.redact` (every detector, mask mode)
 whatever the client's PII settings; if the detectors cannot be loaded it captures
-nothing. Without an OpenTelemetry SDK the spans are the API's no-op spans and no
-attribute is computed.
+nothing. Without an OpenTelemetry SDK the layer does nothing at all: no API call is made.
 """
 
 from __future__ import annotations
@@ -21,13 +21,15 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._core.backend import Backend, Emit
+from .._core.call import Call, Layer, Opened
+from .._core.clock import now
 from .._core.config import Telemetry
 from .._core.deployment import Deployment
-from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from .._core.events import Emit
+from .._core.models import ChatRequest, ChatResponse
 from ..telemetry._otel import (
     CACHE_READ_TOKENS,
     FINISH_REASONS,
@@ -52,7 +54,9 @@ from ..telemetry._otel import (
     Endpoint,
     endpoints,
     fail_span,
+    release_call,
     remember_call,
+    sdk_installed,
     start_call_span,
     tracer,
 )
@@ -60,99 +64,74 @@ from ..telemetry._otel import (
 log = logging.getLogger("llmprod")
 
 
-class TelemetryLayer:
-    """Opens, annotates and ends the call's span."""
+class TelemetryLayer(Layer):
+    """Opens, annotates and ends the call's span (only when an OpenTelemetry SDK records)."""
 
-    def __init__(
-        self, inner: Backend, config: Telemetry, emit: Emit, *, deployments: Sequence[Deployment] = ()
-    ) -> None:
-        self.inner = inner
-        self.name = inner.name
+    def __init__(self, inner: Layer, config: Telemetry, emit: Emit, *, deployments: Sequence[Deployment] = ()) -> None:
+        super().__init__(inner)
         self.config = config
         self._tracer = tracer()
         self._endpoints = endpoints(deployments)
         self._primary = next(iter(self._endpoints.values()), Endpoint("llmprod"))
         self._redact = _redactor() if config.capture_content else None
 
-    def _start(self, request: ChatRequest, *, stream: bool) -> CallSpan:
+    def _start(self, call: Call) -> CallSpan:
+        request = call.request
         model = request.model or self._primary.model
         attributes: dict[str, Any] = {OPERATION_NAME: "chat", PROVIDER_NAME: self._primary.provider}
         if model:
             attributes[REQUEST_MODEL] = model
         span = start_call_span(self._tracer, f"chat {model}" if model else "chat", attributes)
         if span.is_recording():
-            span.set_attributes(_request_attributes(request, self._primary, stream))
+            span.set_attributes(_request_attributes(call, self._primary))
             if self._redact is not None:
                 span.set_attribute(INPUT_MESSAGES, _input_messages(request, self._redact))
         return span
 
-    def _end(self, span: CallSpan, request: ChatRequest, response: ChatResponse | None) -> None:
-        if span.is_recording():
-            trace = request.trace
-            if trace is not None:
-                span.set_attribute("llmprod.attempts", len(trace.attempts))
-                if trace.first_token_at is not None:
-                    span.set_attribute("llmprod.time_to_first_chunk", trace.first_token_at - trace.started)
-            if response is not None:
-                answered = self._endpoints.get(response.deployment, self._primary)
-                span.set_attributes(_response_attributes(response, answered))
-                remember_call(response.id, span)
-                if self._redact is not None:
-                    span.set_attribute(OUTPUT_MESSAGES, _output_messages(response, self._redact))
-        span.end()
-
-    def _failed(self, span: CallSpan, request: ChatRequest, exc: BaseException) -> None:
-        fail_span(span, exc)
-        self._end(span, request, None)
-
-    async def complete(self, request: ChatRequest) -> ChatResponse:
-        span = self._start(request, stream=False)
+    async def open(self, call: Call) -> Opened:
+        if not sdk_installed():  # the API's spans would all be no-ops: skip them entirely
+            return await self.inner.open(call)
+        span = self._start(call)
+        active = ActiveCall(span, call.id)
         try:
-            with ActiveCall(span, _call_id(request)):
-                response = await self.inner.complete(request)
+            with active:
+                opened = await self.inner.open(call)
         except BaseException as exc:
-            self._failed(span, request, exc)
+            fail_span(span, exc)
+            span.end()
+            release_call(call.id)
             raise
-        self._end(span, request, response)
-        return response
+        opened.on_close(self, (span, call))
+        return opened
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        span = self._start(request, stream=True)
-        active = ActiveCall(span, _call_id(request))
-        inner = self.inner.stream(request)
-        final: ChatResponse | None = None
+    async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        span, call = state
         try:
-            while True:
-                with active:
-                    try:
-                        chunk = await anext(inner)
-                    except StopAsyncIteration:
-                        break
-                if chunk.response is not None:
-                    final = chunk.response
-                yield chunk
-        except BaseException as exc:
-            self._failed(span, request, exc)
-            raise
+            if error is not None:
+                fail_span(span, error)
+            if span.is_recording():
+                span.set_attribute("llmprod.attempts", len(opened.attempts))
+                if opened.first is not None:
+                    span.set_attribute("llmprod.time_to_first_chunk", now() - call.started)
+                if error is None and opened.response is not None:
+                    response = opened.annotated()
+                    answered = self._endpoints.get(response.deployment, self._primary)
+                    attributes = _response_attributes(response, answered)
+                    attributes["llmprod.cached"] = opened.cached
+                    if opened.stale:
+                        attributes["llmprod.cache.stale"] = True
+                    span.set_attributes(attributes)
+                    remember_call(response.id, span)
+                    if self._redact is not None:
+                        span.set_attribute(OUTPUT_MESSAGES, _output_messages(response, self._redact))
         finally:
-            aclose = getattr(inner, "aclose", None)
-            if aclose is not None:
-                with active:
-                    await aclose()
-        self._end(span, request, final)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+            span.end()
+            release_call(call.id)
 
 
-def _call_id(request: ChatRequest) -> str:
-    return request.trace.call_id if request.trace is not None else ""
-
-
-def _request_attributes(request: ChatRequest, primary: Endpoint, stream: bool) -> dict[str, Any]:
-    attributes: dict[str, Any] = {"llmprod.stream": stream}
-    if request.trace is not None:
-        attributes["llmprod.call_id"] = request.trace.call_id
+def _request_attributes(call: Call, primary: Endpoint) -> dict[str, Any]:
+    request = call.request
+    attributes: dict[str, Any] = {"llmprod.stream": call.stream, "llmprod.call_id": call.id}
     for key, value in (
         (REQUEST_MAX_TOKENS, request.max_tokens),
         (REQUEST_TEMPERATURE, request.temperature),
@@ -177,7 +156,6 @@ def _response_attributes(response: ChatResponse, answered: Endpoint) -> dict[str
         INPUT_TOKENS: usage.prompt_tokens,
         OUTPUT_TOKENS: usage.completion_tokens,
         "llmprod.deployment": response.deployment,
-        "llmprod.cached": response.cached,
     }
     if response.finish_reason is not None:
         attributes[FINISH_REASONS] = [response.finish_reason]
@@ -185,8 +163,6 @@ def _response_attributes(response: ChatResponse, answered: Endpoint) -> dict[str
         attributes[CACHE_READ_TOKENS] = usage.cached_tokens
     if response.cost is not None:
         attributes["llmprod.cost"] = response.cost
-    if response.stale:
-        attributes["llmprod.cache.stale"] = True
     if answered.address is not None:
         attributes[SERVER_ADDRESS] = answered.address
         if answered.port is not None:

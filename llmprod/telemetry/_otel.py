@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import _internal as metrics_internal
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode
 
 from .._core.config import Telemetry
@@ -64,7 +65,7 @@ from ._prometheus import PrometheusHook, metrics_asgi_app, metrics_wsgi_app, ser
 from ._stats import Stats, StatsHook, Summary
 
 if TYPE_CHECKING:
-    from .._core.backend import Hook
+    from .._core.events import Hook
 
 # GenAI semantic-convention attribute names (OpenTelemetry semconv, development status).
 OPERATION_NAME = "gen_ai.operation.name"
@@ -145,24 +146,53 @@ def start_call_span(tracer: trace.Tracer, name: str, attributes: Mapping[str, An
     return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
-class ActiveCall:
-    """Makes a call's span current (and marks the context as an llmprod call).
+def sdk_installed() -> bool:
+    """Whether an OpenTelemetry SDK (a real tracer or meter provider) is configured.
 
-    Re-enterable one step at a time: a stream enters it around each step, so the
-    context is never left attached across a ``yield``.
+    Read on every call, so it is two global reads: without an SDK, llmprod makes no
+    OpenTelemetry API call at all. A provider once set cannot be replaced (the API
+    refuses), so a positive answer is final.
     """
+    global _sdk
+    if _sdk:
+        return True
+    tracer_provider = getattr(trace, "_TRACER_PROVIDER", None)
+    meter_provider = getattr(metrics_internal, "_METER_PROVIDER", None)
+    _sdk = _real(tracer_provider, trace.NoOpTracerProvider) or _real(meter_provider, metrics.NoOpMeterProvider)
+    return _sdk
+
+
+def _real(provider: object, noop: type) -> bool:
+    return provider is not None and not isinstance(provider, noop)
+
+
+_sdk = False
+
+# The spans of the calls in progress, by call id: the hooks put attempt spans and span
+# events on them (at the end of a stream too, when the span is no longer current).
+_open_calls: dict[str, Span] = {}
+
+
+class ActiveCall:
+    """Makes a call's span current (and marks the context as an llmprod call), and
+    registers it under the call's id until :func:`release_call`."""
 
     __slots__ = ("_context", "_token")
 
     def __init__(self, span: Span, call_id: str) -> None:
         self._context = otel_context.set_value(_CALL_KEY, call_id, trace.set_span_in_context(span))
         self._token: object = None
+        _open_calls[call_id] = span
 
     def __enter__(self) -> None:
         self._token = otel_context.attach(self._context)
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         otel_context.detach(self._token)  # type: ignore[arg-type]
+
+
+def release_call(call_id: str) -> None:
+    _open_calls.pop(call_id, None)
 
 
 def fail_span(span: Span, exc: BaseException) -> None:
@@ -280,6 +310,7 @@ class OpenTelemetryHook:
         spans: bool = True,
     ) -> None:
         self._spans = spans
+        self._given = meter_provider is not None or tracer_provider is not None
         self._m = _global() if meter_provider is None else _instruments(meter_provider.get_meter("llmprod"))
         self._tracer = tracer(tracer_provider)
         self._labels = dict(labels or {})
@@ -305,6 +336,8 @@ class OpenTelemetryHook:
         return f"OpenTelemetryHook(deployments={list(self._endpoints)!r})"
 
     def __call__(self, event: Event) -> None:
+        if not (self._given or sdk_installed()):
+            return  # every instrument and span would be a no-op
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
@@ -312,17 +345,19 @@ class OpenTelemetryHook:
     def _attrs(self, **extra: Any) -> dict[str, Any]:
         return {**self._labels, **{k.replace("__", "."): v for k, v in extra.items() if v is not None}}
 
-    def _span(self) -> Span | None:
-        """The current llmprod call span, when it records."""
+    def _span(self, call_id: str | None = None) -> Span | None:
+        """The span of call ``call_id`` (else the current llmprod call span), when it records."""
         if not self._spans:
             return None
-        span = trace.get_current_span()
-        if span.is_recording() and otel_context.get_value(_CALL_KEY) is not None:
-            return span
-        return None
+        span = _open_calls.get(call_id) if call_id is not None else None
+        if span is None:
+            if otel_context.get_value(_CALL_KEY) is None:
+                return None
+            span = trace.get_current_span()
+        return span if span.is_recording() else None
 
-    def _event(self, name: str, attributes: Mapping[str, Any]) -> None:
-        span = self._span()
+    def _event(self, name: str, attributes: Mapping[str, Any], call_id: str | None = None) -> None:
+        span = self._span(call_id)
         if span is not None:
             span.add_event(name, {k: v for k, v in attributes.items() if v is not None})
 
@@ -362,7 +397,7 @@ class OpenTelemetryHook:
         self._m.attempts.add(
             1, self._attrs(llmprod__deployment=record.deployment, llmprod__attempt__outcome=record.outcome)
         )
-        parent = self._span()
+        parent = self._span(event.call_id)
         if parent is None:
             return
         end = time.time_ns()
@@ -393,17 +428,18 @@ class OpenTelemetryHook:
                 "llmprod.retry.delay": event.delay,
                 ERROR_TYPE: event.error,
             },
+            event.call_id,
         )
 
     def _fallback(self, event: FallbackUsed) -> None:
         attrs = {"llmprod.fallback.from": event.failed, "llmprod.fallback.to": event.next, ERROR_TYPE: event.error}
         self._m.fallbacks.add(1, {**self._labels, **attrs})
-        self._event("llmprod.fallback", attrs)
+        self._event("llmprod.fallback", attrs, event.call_id)
 
     def _hedge(self, event: HedgeSent) -> None:
         attrs = {"llmprod.deployment": event.deployment, "llmprod.replica": event.replica}
         self._m.hedges.add(1, {**self._labels, "llmprod.deployment": event.deployment})
-        self._event("llmprod.hedge", attrs)
+        self._event("llmprod.hedge", attrs, event.call_id)
 
     def _breaker(self, event: BreakerStateChanged) -> None:
         attrs = {
@@ -417,7 +453,9 @@ class OpenTelemetryHook:
     def _cache(self, event: CacheLookup) -> None:
         self._m.cache.add(1, self._attrs(llmprod__cache__outcome=event.outcome))
         self._event(
-            "llmprod.cache", {"llmprod.cache.outcome": event.outcome, "llmprod.cache.saved_tokens": event.saved_tokens}
+            "llmprod.cache",
+            {"llmprod.cache.outcome": event.outcome, "llmprod.cache.saved_tokens": event.saved_tokens},
+            event.call_id,
         )
 
     def _pii(self, event: PIIRedacted) -> None:
@@ -429,6 +467,7 @@ class OpenTelemetryHook:
                 "llmprod.pii.direction": event.direction,
                 **{f"llmprod.pii.{k.lower()}": v for k, v in event.counts.items()},
             },
+            event.call_id,
         )
 
     def _guard(self, event: GuardTriggered) -> None:
@@ -438,12 +477,12 @@ class OpenTelemetryHook:
             "llmprod.guard.action": event.action,
         }
         self._m.guards.add(1, {**self._labels, **attrs})
-        self._event("llmprod.guard", attrs)  # the reason may quote content: never on a span
+        self._event("llmprod.guard", attrs, event.call_id)  # the reason may quote content: never on a span
 
     def _rate_limit(self, event: RateLimitHit) -> None:
         attrs: dict[str, Any] = {"llmprod.rate_limit.limit": event.limit, "llmprod.rate_limit.rejected": event.rejected}
         self._m.rate_limit.add(1, {**self._labels, **attrs})
-        self._event("llmprod.rate_limit", {**attrs, "llmprod.rate_limit.waited": event.waited})
+        self._event("llmprod.rate_limit", {**attrs, "llmprod.rate_limit.waited": event.waited}, event.call_id)
 
     def _budget(self, event: BudgetAlert) -> None:
         attrs = {"llmprod.budget": event.budget, "llmprod.budget.kind": event.kind}

@@ -4,7 +4,10 @@ For people without a metrics stack, and for the demo report: latency and
 time-to-first-chunk percentiles, requests and tokens per second, error rate, cache
 hit rate and $ per 1K requests, overall and by model and deployment, SLO attainment
 per SLO class, and counts of retries, fallbacks, breaker trips, cache hits,
-redactions. Standard library only.
+redactions; and the latencies themselves, for a distribution. Standard library only;
+``to_pandas()`` and ``plot()`` use pandas and matplotlib when installed (the ``notebook``
+extra). How a snapshot reads is :mod:`._stats_view`'s business: the snapshot hands it
+plain data (:meth:`Stats.view`), and the view imports nothing from here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from .._core.errors import MissingDependencyError
 from .._core.events import (
     BreakerStateChanged,
     CacheLookup,
@@ -29,6 +34,7 @@ from .._core.events import (
     RetryScheduled,
 )
 from ..layers._routing import SLO_TARGETS
+from . import _stats_view
 
 COUNTS = (
     "retries",
@@ -120,6 +126,7 @@ class Stats:
     feedback_score: float | None = None
     cache_entries: int | None = None  # what the in-memory cache holds now (None: no cache, or Redis)
     cache_bytes: int | None = None
+    latencies: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # by model, successful calls (s)
 
     @property
     def latency(self) -> Percentiles:
@@ -145,15 +152,75 @@ class Stats:
     def cost_per_1k_requests(self) -> float | None:
         return self.overall.cost_per_1k_requests
 
-    def __repr__(self) -> str:
-        from ._stats_view import stats_text
+    def rows(self) -> list[dict[str, Any]]:
+        """One plain dict per group (all, each model, each deployment): what ``to_pandas`` holds."""
+        groups = [("all", "all", self.overall)]
+        groups += [("model", name, s) for name, s in sorted(self.by_model.items())]
+        groups += [("deployment", name, s) for name, s in sorted(self.by_deployment.items())]
+        return [_row(group, name, s) for group, name, s in groups]
 
-        return stats_text(self)
+    def view(self) -> dict[str, Any]:
+        """Everything a view shows, as plain data (see :mod:`llmprod.telemetry._stats_view`)."""
+        return {
+            "window": self.window,
+            "rows": self.rows(),
+            "slo": [
+                {"name": k, "target": v.target, "requests": v.requests, "attainment": v.attainment}
+                for k, v in self.slo.items()
+            ],
+            "counts": dict(self.counts),
+            "feedback_score": self.feedback_score,
+            "cache_entries": self.cache_entries,
+            "cache_bytes": self.cache_bytes,
+            "latencies": {k: list(v) for k, v in sorted(self.latencies.items())},
+        }
+
+    def to_pandas(self) -> Any:
+        """The rows as a pandas DataFrame (latencies in seconds); needs pandas."""
+        return _frame(self.rows())
+
+    def latencies_to_pandas(self) -> Any:
+        """One row per successful call in the window: model and latency (seconds); needs pandas."""
+        return _frame([{"model": m, "latency": v} for m, values in sorted(self.latencies.items()) for v in values])
+
+    def plot(self) -> Any:
+        """A matplotlib figure: the latency distribution by model, and requests by model."""
+        return _stats_view.figure(self.view())
+
+    def __repr__(self) -> str:
+        return _stats_view.text(self.view())
 
     def _repr_html_(self) -> str:
-        from ._stats_view import stats_html
+        return _stats_view.html_page(self.view())
 
-        return stats_html(self)
+
+def _row(group: str, name: str, s: Summary) -> dict[str, Any]:
+    return {
+        "group": group,
+        "name": name,
+        "requests": s.requests,
+        "requests_per_second": s.requests_per_second,
+        "errors": s.errors,
+        "error_rate": s.error_rate,
+        "p50": s.latency.p50,
+        "p95": s.latency.p95,
+        "p99": s.latency.p99,
+        "ttft_p50": s.ttft.p50,
+        "tokens_per_second": s.tokens_per_second,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "cache_hit_rate": s.cache_hit_rate,
+        "cost": s.cost,
+        "cost_per_1k_requests": s.cost_per_1k_requests,
+    }
+
+
+def _frame(rows: list[dict[str, Any]]) -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise MissingDependencyError("pandas", "notebook") from None
+    return pandas.DataFrame(rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +319,7 @@ class StatsHook:
             slo=self._slo(calls),
             counts=totals,
             feedback_score=sum(scores) / len(scores) if scores else None,
+            latencies={k: tuple(c.latency for c in v if c.ok) for k, v in _group(calls, lambda c: c.model).items()},
         )
 
     def _slo(self, calls: list[_Call]) -> dict[str, SLOAttainment]:

@@ -10,24 +10,19 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import (
+from llmprod import ChatChunk, ConfigError, Message, ProviderError, RateLimitedError, Usage
+from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
+from llmprod.backends.anthropic import Anthropic
+from llmprod.errors import (
     AuthenticationError,
     BadRequestError,
-    ChatChunk,
-    ChatRequest,
-    ConfigError,
     ContextWindowExceededError,
     MalformedResponseError,
-    Message,
     NotFoundError,
     ProviderConnectionError,
-    ProviderError,
-    RateLimitedError,
     ServerError,
-    Usage,
 )
-from llmprod._core.request import build_request
-from llmprod.backends.anthropic import Anthropic
 from llmprod.testing import Fault, FaultServer, Reply, WireRequest
 from llmprod.testing._wire_anthropic import WIRE as ANTHROPIC_WIRE
 from tests.fixtures_secrets import ANTHROPIC_TEST_KEY as KEY

@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 import llmprod
-from llmprod import ConfigError, ServerError
+from llmprod import ConfigError
 from llmprod._core.request import build_request
 from llmprod.backends.anthropic import Anthropic
 from llmprod.backends.cohere import Cohere
 from llmprod.backends.openai import OpenAICompatible
+from llmprod.errors import ServerError
 from llmprod.testing import Fault, FaultServer
 from tests.fixtures_secrets import ANTHROPIC_TEST_KEY, COHERE_TEST_KEY, OPENAI_TEST_KEY
 

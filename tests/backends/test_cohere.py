@@ -9,26 +9,20 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import (
+from llmprod import ChatChunk, ConfigError, InvalidRequestError, Message, ProviderError, RateLimitedError, Usage
+from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
+from llmprod.backends.cohere import Cohere, parse_usage
+from llmprod.errors import (
     AuthenticationError,
     BadRequestError,
-    ChatChunk,
-    ChatRequest,
-    ConfigError,
     ContextWindowExceededError,
-    InvalidRequestError,
     MalformedResponseError,
-    Message,
     NotFoundError,
     ProviderConnectionError,
-    ProviderError,
     ProviderTimeoutError,
-    RateLimitedError,
     ServerError,
-    Usage,
 )
-from llmprod._core.request import build_request
-from llmprod.backends.cohere import Cohere, parse_usage
 from llmprod.testing import Fault, FaultServer
 from tests.fixtures_secrets import COHERE_TEST_KEY as KEY
 

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 import pytest
 
-from llmprod import ConnectError, ProviderConnectionError, ProviderTimeoutError, ServerError
 from llmprod._core.request import build_request
 from llmprod.backends._http import HttpPool
 from llmprod.backends.openai import OpenAICompatible
+from llmprod.errors import ConnectError, ProviderConnectionError, ProviderTimeoutError, ServerError
 from llmprod.testing import Fault, FaultServer, refused_url
 
 Make = Callable[[], httpx.AsyncBaseTransport]

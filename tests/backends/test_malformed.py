@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import MalformedResponseError
 from llmprod._core.request import build_request
 from llmprod.backends.anthropic import Anthropic
 from llmprod.backends.cohere import Cohere
 from llmprod.backends.openai import OpenAICompatible
+from llmprod.errors import MalformedResponseError
 from llmprod.testing import Fault, FaultServer
 from tests.fixtures_secrets import ANTHROPIC_TEST_KEY, COHERE_TEST_KEY
 

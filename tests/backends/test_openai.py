@@ -8,26 +8,22 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import (
+from llmprod import ChatChunk, ConfigError, ProviderError, RateLimitedError, Usage
+from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
+from llmprod.backends.openai import PRESETS, OpenAICompatible, read_error, stream_error
+from llmprod.errors import (
     AuthenticationError,
     BadRequestError,
-    ChatChunk,
-    ChatRequest,
-    ConfigError,
     ConnectError,
     ContentPolicyError,
     ContextWindowExceededError,
     MalformedResponseError,
     NotFoundError,
     ProviderConnectionError,
-    ProviderError,
     ProviderTimeoutError,
-    RateLimitedError,
     ServerError,
-    Usage,
 )
-from llmprod._core.request import build_request
-from llmprod.backends.openai import PRESETS, OpenAICompatible, read_error, stream_error
 from llmprod.testing import Fault, FaultServer, refused_url
 
 KEY = "sk-test-SECRET-0123456789"

@@ -19,7 +19,7 @@ ACTUAL = 0.024  # (4 + 20) tokens billed
 
 def sim(**kwargs: object) -> llmprod.Simulated:
     options: dict[str, object] = {
-        "latency": llmprod.Latency(median=0.05, p99=0.05),
+        "latency": llmprod.backends.Latency(median=0.05, p99=0.05),
         "tokens_per_second": 10_000,
         "answer_tokens": 20,
         "input_price": 1000.0,
@@ -46,7 +46,7 @@ async def test_one_call_costs_what_we_expect() -> None:
 
 
 async def test_100_concurrent_calls_cannot_overspend_a_hard_budget() -> None:
-    backend = sim(latency=llmprod.Latency(median=0.5, p99=0.5))  # all reserve before any settles
+    backend = sim(latency=llmprod.backends.Latency(median=0.5, p99=0.5))  # all reserve before any settles
     hard = 0.25
     async with client(backend, llmprod.Budget(hard=hard)) as c:
         outcomes = await _outcomes(c, 100)
@@ -78,7 +78,7 @@ async def test_settled_reservations_free_room_for_later_calls() -> None:
 async def test_a_failed_call_releases_its_reservation() -> None:
     async with client(sim(failure_rate=1.0, faults=["server_error"]), llmprod.Budget(hard=0.03)) as c:
         for _ in range(5):  # each would have reserved $0.028 of $0.03 and never settled
-            with pytest.raises((llmprod.ServerError, llmprod.AllBackendsFailedError)):
+            with pytest.raises((llmprod.errors.ServerError, llmprod.AllBackendsFailedError)):
                 await c.chat("hello", max_tokens=20)
     async with client(sim(), llmprod.Budget(hard=0.03)) as c:
         await c.chat("hello", max_tokens=20)
@@ -168,7 +168,7 @@ async def test_an_api_keys_own_budget_counts_that_keys_calls_on_top_of_the_clien
             llmprod.ApiKey.create(TENANT_KEY_B, name="team-b"),
         ]
     )
-    backend = sim(latency=llmprod.Latency(median=0.2, p99=0.2))  # all reserve before any settles
+    backend = sim(latency=llmprod.backends.Latency(median=0.2, p99=0.2))  # all reserve before any settles
     async with client(backend, llmprod.Budget(hard=0.2), access=policy) as c:
         a = await _outcomes(c, 5, api_key=TENANT_KEY_A)
         b = await _outcomes(c, 5, api_key=TENANT_KEY_B)

@@ -70,9 +70,12 @@ def test_deployment_validates_its_gpu_fields() -> None:
 
 
 def _fast(model: str, **kwargs: object) -> llmprod.Simulated:
-    return llmprod.Simulated(model, latency=llmprod.Latency(median=0.2, p99=0.2), tokens_per_second=1000, **kwargs)  # type: ignore[arg-type]
+    return llmprod.Simulated(
+        model, latency=llmprod.backends.Latency(median=0.2, p99=0.2), tokens_per_second=1000, **kwargs
+    )  # type: ignore[arg-type]
 
 
+@pytest.mark.looptime  # the meter and the latencies read the loop's clock, run virtual here
 async def test_self_hosted_calls_cost_their_share_and_compare_with_an_api() -> None:
     gpu = llmprod.Deployment(
         replicas=[_fast("llama-3.1-8b", name="vllm-h100")], name="vllm-h100", gpu_hourly_usd=3.60, gpus=1

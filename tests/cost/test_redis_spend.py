@@ -18,7 +18,7 @@ pytestmark = pytest.mark.redis
 
 async def test_two_processes_cannot_overspend_a_shared_budget(redis_server) -> None:  # type: ignore[no-untyped-def]
     budget = llmprod.Budget(hard=0.25, redis_url=redis_server.url)
-    slow = llmprod.Latency(median=1.0, p99=1.0)  # every call reserves before any settles
+    slow = llmprod.backends.Latency(median=1.0, p99=1.0)  # every call reserves before any settles
     backends = [sim(latency=slow), sim(latency=slow)]
     clients = [llmprod.AsyncClient(b, retry=None, breaker=None, budget=budget) for b in backends]
     try:
@@ -57,7 +57,7 @@ async def test_a_dead_processs_reservations_expire(redis_server, monkeypatch: py
 
 
 async def test_redis_ledger_totals_are_shared(redis_server) -> None:  # type: ignore[no-untyped-def]
-    ledgers = [llmprod.RedisLedger(redis_server.url), llmprod.RedisLedger(redis_server.url)]
+    ledgers = [llmprod.cost.RedisLedger(redis_server.url), llmprod.cost.RedisLedger(redis_server.url)]
     clients = [llmprod.AsyncClient(sim(), retry=None, breaker=None, hooks=[ledger]) for ledger in ledgers]
     try:
         for i, c in enumerate(clients):

@@ -217,10 +217,10 @@ def test_the_default_download_runs_in_the_background_and_never_blocks(tmp_path: 
 def test_a_calls_prompt_is_counted_once_until_its_messages_change() -> None:
     from dataclasses import replace
 
-    from llmprod._core.models import CallTrace, ChatRequest, Message
+    from llmprod._core.models import ChatRequest, Message
     from llmprod.cost._tokens import count_request
 
-    request = ChatRequest(messages=(Message("user", "hello there, count me"),), model="gpt-4o", trace=CallTrace())
+    request = ChatRequest(messages=(Message("user", "hello there, count me"),), model="gpt-4o")
     first = count_request(request)
     assert count_request(replace(request, max_tokens=5)) is first  # same messages: the memo answers
     redacted = replace(request, messages=(Message("user", "hello there, [EMAIL]"),))

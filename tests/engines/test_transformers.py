@@ -21,16 +21,9 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import (
-    AsyncClient,
-    ChatRequest,
-    ConfigError,
-    ContextWindowExceededError,
-    InvalidRequestError,
-    Message,
-    MissingDependencyError,
-    ServerError,
-)
+from llmprod import AsyncClient, ConfigError, InvalidRequestError, Message
+from llmprod.backends import ChatRequest
+from llmprod.errors import ContextWindowExceededError, MissingDependencyError, ServerError
 
 
 def _request(text: str = "hello there", **kwargs: Any) -> ChatRequest:

@@ -55,7 +55,7 @@ async def test_unknown_or_missing_keys_are_refused_without_echoing_them() -> Non
     with pytest.raises(llmprod.AccessDeniedError, match="no API key given"):
         await client.chat("hi", model="cheap")
     assert backend.requests == []
-    denied = [e for e in events if isinstance(e, llmprod.GuardTriggered)]
+    denied = [e for e in events if isinstance(e, llmprod.events.GuardTriggered)]
     assert [(e.guard, e.action) for e in denied] == [("access", "block")] * 2
     assert all(UNKNOWN_KEY not in repr(e) for e in events)
 

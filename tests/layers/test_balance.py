@@ -8,12 +8,15 @@ from collections import Counter
 
 import pytest
 
-from llmprod import Breaker, ChatRequest, CircuitOpenError, Message, ServerError
+from llmprod import Breaker, CircuitOpenError, Message
 from llmprod._core.deployment import Deployment
-from llmprod._core.models import CallTrace
-from llmprod._core.stack import StackConfig, build_deployment
+from llmprod._core.stack import StackConfig
+from llmprod.backends import ChatRequest
+from llmprod.errors import ServerError
 from llmprod.layers.balance import BalanceLayer, Replica, order
 from llmprod.testing import FakeBackend
+
+from .calls import deployment_stack, until
 
 
 def replicas(*names: str, weights: tuple[float, ...] | None = None) -> list[Replica]:
@@ -26,7 +29,7 @@ def names(rs: list[Replica]) -> list[str]:
 
 
 def request() -> ChatRequest:
-    return ChatRequest(messages=(Message("user", "hi"),), trace=CallTrace())
+    return ChatRequest(messages=(Message("user", "hi"),))
 
 
 @pytest.mark.parametrize(("turn", "expected"), [(0, "abc"), (1, "bca"), (2, "cab"), (3, "abc")])
@@ -100,7 +103,7 @@ async def test_least_inflight_avoids_a_busy_replica() -> None:
     backends = [FakeBackend(held, name="a"), FakeBackend(held, name="b")]
     balance = layer(backends, balance="least_inflight")
     tasks = [asyncio.create_task(balance.complete(request())) for _ in range(6)]
-    await asyncio.sleep(0.01)
+    await until(lambda: sum(len(b.requests) for b in backends) == 6)
     assert [r.inflight for r in balance.replicas] == [3, 3]
     gate.set()
     await asyncio.gather(*tasks)
@@ -153,7 +156,7 @@ async def test_a_replica_whose_breaker_opened_is_skipped_in_the_stack() -> None:
     up = FakeBackend(lambda r: "ok", name="up")
     deployment = Deployment(replicas=[down, up], name="dep", balance="round_robin")
     config = StackConfig(retry=None, breaker=Breaker(fail_max=2, reset_timeout=30))
-    stack = build_deployment(deployment, config, lambda e: None)
+    stack = deployment_stack(deployment, config)
     outcomes = []
     for _ in range(20):
         try:

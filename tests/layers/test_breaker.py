@@ -1,36 +1,35 @@
-"""The breaker layer on pybreaker: opening, failing fast, a single half-open probe,
-caller errors and cancellations kept out of its counts, shared state on Redis."""
+"""The breaker layer on pybreaker: opening (on an error rate over a window, or after
+consecutive failures), failing fast, a single half-open probe, caller errors and
+cancellations kept out of its counts, one call counting once, shared state on Redis.
+
+Time is the event loop's, run virtual (looptime): the reset timeouts and attempt
+timeouts below pass without waiting, and nothing is measured on a wall clock."""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import random
 
 import pytest
 
-from llmprod import (
-    BadRequestError,
-    Breaker,
-    ChatRequest,
-    CircuitOpenError,
-    DeadlineExceededError,
-    Message,
-    NotFoundError,
-    ProviderTimeoutError,
-    ServerError,
-    Timeout,
-)
+import llmprod
+from llmprod import Breaker, CircuitOpenError, DeadlineExceededError, Deployment, Message, Timeout
 from llmprod._core.events import AttemptFinished, BreakerStateChanged, Event
-from llmprod._core.models import CallTrace
-from llmprod._core.stack import StackConfig, build_replica
+from llmprod._core.stack import StackConfig
+from llmprod.backends import ChatRequest
+from llmprod.errors import BadRequestError, NotFoundError, ProviderTimeoutError, ServerError
+from llmprod.layers import Call, as_layer, complete
 from llmprod.layers.breaker import BreakerLayer
 from llmprod.testing import FakeBackend
 
+from .calls import deployment_stack, until
+
 RESET = 0.2
+pytestmark = pytest.mark.looptime
 
 
 def request() -> ChatRequest:
-    return ChatRequest(messages=(Message("user", "hi"),), trace=CallTrace())
+    return ChatRequest(messages=(Message("user", "hi"),))
 
 
 class Switch:
@@ -51,7 +50,9 @@ def breaker(
 ) -> tuple[BreakerLayer, FakeBackend]:
     backend = FakeBackend(switch)  # type: ignore[arg-type]
     sink = events.append if events is not None else (lambda e: None)
-    return BreakerLayer(backend, Breaker(fail_max=fail_max, reset_timeout=RESET), sink, deployment="dep"), backend
+    return BreakerLayer(
+        as_layer(backend), Breaker(fail_max=fail_max, reset_timeout=RESET), sink, deployment="dep"
+    ), backend
 
 
 async def fail(layer: BreakerLayer, times: int, exc: type[Exception] = ServerError) -> None:
@@ -118,9 +119,7 @@ async def test_half_open_admits_one_probe_among_100_then_closes() -> None:
     await asyncio.sleep(RESET * 1.5)
     switch.answer, switch.gate = "ok", asyncio.Event()
     tasks = [asyncio.create_task(layer.complete(request())) for _ in range(100)]
-    while len(backend.requests) < 4:
-        await asyncio.sleep(0)
-    await asyncio.sleep(0.01)  # let every other call reach the breaker
+    await until(lambda: sum(t.done() for t in tasks) == 99)  # every other call reached the breaker
     assert layer.state == "half-open"
     assert sum(t.done() for t in tasks) == 99 and len(backend.requests) == 4
     switch.gate.set()
@@ -188,24 +187,102 @@ async def test_attempt_timeouts_count_as_failures_in_the_stack() -> None:
         return "never"
 
     backend = FakeBackend(hang)
-    config = StackConfig(breaker=Breaker(fail_max=2, reset_timeout=30), timeout=Timeout(attempt=0.05))
-    replica = build_replica(backend, "dep", config, lambda e: None)
+    config = StackConfig(retry=None, breaker=Breaker(fail_max=2, reset_timeout=30), timeout=Timeout(attempt=0.05))
+    stack = deployment_stack(Deployment(replicas=[backend]), config)
     for _ in range(2):
         with pytest.raises(ProviderTimeoutError):
-            await replica.complete(request())
-    started = time.monotonic()
+            await stack.complete(request())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     with pytest.raises(CircuitOpenError):
-        await replica.complete(request())
-    assert time.monotonic() - started < 0.05 and len(backend.requests) == 2
+        await stack.complete(request())
+    assert loop.time() - started == 0.0 and len(backend.requests) == 2  # failed fast: no wait at all
+
+
+# -- the default rule: an error rate over a window, with a minimum volume -----------------
+
+
+def windowed(switch: object, events: list[Event] | None = None) -> tuple[BreakerLayer, FakeBackend]:
+    backend = FakeBackend(switch)  # type: ignore[arg-type]
+    sink = events.append if events is not None else (lambda e: None)
+    return BreakerLayer(as_layer(backend), Breaker(), sink, deployment="dep"), backend
+
+
+async def test_random_faults_at_30_percent_never_open_the_default_breaker() -> None:
+    rng = random.Random(7)
+    layer, backend = windowed(lambda r: ServerError("flaky", status=503) if rng.random() < 0.3 else "ok")
+    failures = 0
+    for _ in range(3000):  # 100 calls a second for 30 s of virtual time
+        try:
+            await layer.complete(request())
+        except ServerError:
+            failures += 1
+        await asyncio.sleep(0.01)
+    assert layer.state == "closed" and len(backend.requests) == 3000
+    assert 800 < failures < 1000  # the faults really were there
+
+
+async def test_a_dead_replica_opens_the_default_breaker_within_its_first_second() -> None:
+    events: list[Event] = []
+    layer, backend = windowed(lambda r: ServerError("dead", status=503), events)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while layer.state == "closed":
+        with pytest.raises(ServerError):
+            await layer.complete(request())
+        await asyncio.sleep(0.02)  # 50 calls a second
+    assert loop.time() - started < 1.0
+    assert len(backend.requests) == Breaker().minimum_calls
+    with pytest.raises(CircuitOpenError):
+        await layer.complete(request())
+
+
+async def test_below_the_minimum_volume_even_total_failure_does_not_open() -> None:
+    layer, _ = windowed(lambda r: ServerError("dead", status=503))
+    for _ in range(Breaker().minimum_calls - 1):
+        with pytest.raises(ServerError):
+            await layer.complete(request())
+        await asyncio.sleep(1.0)  # spread out: the window holds at most 10 of them
+    assert layer.state == "closed"
+
+
+async def test_one_call_counts_once_however_often_it_is_retried() -> None:
+    # A request the provider answers with a 500 (it is malformed, but says so badly):
+    # with Retry(3) and fail_max=3, one such call used to open a healthy replica's breaker.
+    bad = FakeBackend(lambda r: ServerError("internal error", status=500))
+    config = StackConfig(retry=llmprod.Retry(attempts=3, initial=0.0, jitter=0.0), breaker=Breaker(fail_max=3))
+    stack = deployment_stack(Deployment(replicas=[bad]), config)
+    with pytest.raises(ServerError):
+        await stack.complete(request())
+    assert len(bad.requests) == 3
+    breaker_layer = _breaker_of(stack)
+    assert breaker_layer.state == "closed" and breaker_layer.breaker.fail_counter == 1
+
+
+async def test_the_same_call_object_counts_once() -> None:
+    layer, _ = breaker(Switch(ServerError("down", status=503)), fail_max=2)
+    call = Call(request())
+    for _ in range(3):
+        with pytest.raises(ServerError):
+            await complete(layer, call)
+    assert layer.state == "closed" and layer.breaker.fail_counter == 1
+
+
+def _breaker_of(stack: object) -> BreakerLayer:
+    node = stack
+    while not isinstance(node, BreakerLayer):
+        node = node.inner  # type: ignore[attr-defined]
+    return node
 
 
 @pytest.mark.redis
+@pytest.mark.looptime(False)
 async def test_state_is_shared_through_redis(redis_server) -> None:  # type: ignore[no-untyped-def]
     config = Breaker(fail_max=2, reset_timeout=30, redis_url=redis_server.url)
     down = FakeBackend(lambda r: ServerError("down", status=503), name="replica-1")
     up = FakeBackend(lambda r: "ok", name="replica-1")
-    here = BreakerLayer(down, config, lambda e: None, deployment="dep")
-    there = BreakerLayer(up, config, lambda e: None, deployment="dep")  # another process's view
+    here = BreakerLayer(as_layer(down), config, lambda e: None, deployment="dep")
+    there = BreakerLayer(as_layer(up), config, lambda e: None, deployment="dep")  # another process's view
     await fail(here, 2)
     assert here.state == "open"
     with pytest.raises(CircuitOpenError):

@@ -1,8 +1,7 @@
 """A caller's request and token buckets are two buckets, not one: each limit holds on its own.
 
-Time is an injected clock: the in-memory buckets take ``clock=``, and the rate-limit layer's
-store is swapped for one on that clock. The Redis store keeps its buckets apart by name
-already; it is checked on a real ``redis-server`` too.
+Time is an injected clock (the in-memory buckets take ``clock=``). The Redis store keeps
+its buckets apart by name already; it is checked on a real ``redis-server`` too.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod._core.request import build_request
+from llmprod.errors import RateLimitedError
 from llmprod.layers._buckets import Limit, MemoryBuckets
 from llmprod.layers._buckets_redis import RedisBuckets
-from llmprod.layers.ratelimit import RateLimitLayer
 from llmprod.testing import FakeBackend
 
 REQUESTS = Limit("requests_per_minute", 2, 2 / 60)
@@ -50,22 +48,20 @@ async def test_giving_back_tokens_leaves_the_request_bucket_alone() -> None:
     assert not (await buckets.take(["k", "k"], [REQUESTS, TOKENS], [1, 1], 0.0)).admitted
 
 
-async def test_the_layer_enforces_requests_per_minute_with_a_token_limit_set() -> None:
-    clock = Clock()
-    config = llmprod.RateLimit(requests_per_minute=2, tokens_per_minute=200_000, per="client", on_limit="reject")
-    layer = RateLimitLayer(FakeBackend(lambda r: "ok"), config, lambda event: None)
-    layer.buckets = MemoryBuckets(clock=clock)
+async def test_a_client_enforces_requests_per_minute_with_a_token_limit_set() -> None:
+    # The docs' example (docs/layers/ratelimit.md): its third call must be refused. Two
+    # requests a minute refill one per 30 s, far longer than these five calls take.
+    limit = llmprod.RateLimit(requests_per_minute=2, tokens_per_minute=200_000, per="client", on_limit="reject")
     outcomes: list[str] = []
-    for i in range(5):
-        try:
-            await layer.complete(build_request(f"call {i}"))
-            outcomes.append("ok")
-        except llmprod.RateLimitedError as exc:
-            assert exc.source == "local" and exc.retry_after == pytest.approx(30.0)
-            outcomes.append("limited")
+    async with llmprod.AsyncClient(FakeBackend(lambda r: "ok"), rate_limit=limit, retry=None, breaker=None) as client:
+        for i in range(5):
+            try:
+                await client.chat(f"call {i}")
+                outcomes.append("ok")
+            except RateLimitedError as exc:
+                assert exc.source == "local" and exc.retry_after is not None and 25 < exc.retry_after <= 30
+                outcomes.append("limited")
     assert outcomes == ["ok", "ok", "limited", "limited", "limited"]
-    clock.now += 30.0
-    await layer.complete(build_request("after the refill"))
 
 
 @pytest.mark.redis

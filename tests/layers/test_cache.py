@@ -17,15 +17,18 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import CacheControl, CacheLookup, ChatChunk, ChatRequest, ChatResponse, Usage
+from llmprod import CacheControl, ChatChunk, ChatResponse, Usage
+from llmprod._core.errors import backends_failed
 from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
+from llmprod.events import CacheLookup
+from llmprod.layers import as_layer
 from llmprod.layers._cache_entry import (
     cache_key,
     decode,
     encode,
     is_deterministic,
     new_entry,
-    serves_stale,
 )
 from llmprod.layers.cache import CacheLayer, MemoryStore
 from llmprod.testing import FakeBackend
@@ -54,7 +57,7 @@ def layer(
     backend: Any, *, clock: Callable[[], float] | None = None, events: list[Any] | None = None, **config: Any
 ) -> CacheLayer:
     sink = events if events is not None else []
-    return CacheLayer(backend, llmprod.Cache(**config), sink.append, clock=clock or Clock())
+    return CacheLayer(as_layer(backend), llmprod.Cache(**config), sink.append, clock=clock or Clock())
 
 
 def outcomes(events: list[Any]) -> list[str]:
@@ -69,8 +72,7 @@ def test_key_ignores_what_cannot_change_the_answer() -> None:
     same = [
         request(tenant="acme", tags={"team": "x"}, slo="fast", user="u-1"),
         request(tenant="acme", cache=CacheControl(ttl=5)),
-        replace(base, metadata=replace(base.metadata, deadline=123.0)),
-        replace(base, trace=llmprod._core.models.CallTrace()),
+        replace(base, metadata=replace(base.metadata, region="eu")),
     ]
     assert {cache_key(r, "ns") for r in same} == {cache_key(base, "ns")}
     assert cache_key(request(temperature=0), "ns") == cache_key(request(temperature=0.0), "ns")
@@ -128,22 +130,23 @@ def test_determinism_rule(kwargs: dict[str, Any], expected: bool) -> None:
 @pytest.mark.parametrize(
     ("error", "expected"),
     [
-        (llmprod.ServerError("503", status=503), True),
-        (llmprod.ProviderTimeoutError("slow"), True),
-        (llmprod.ProviderConnectionError("reset"), True),
+        (llmprod.errors.ServerError("503", status=503), True),
+        (llmprod.errors.ProviderTimeoutError("slow"), True),
+        (llmprod.errors.ProviderConnectionError("reset"), True),
         (llmprod.CircuitOpenError("d"), True),
-        (llmprod.AllBackendsFailedError([llmprod.ServerError("x")]), True),
+        (llmprod.AllBackendsFailedError([llmprod.errors.ServerError("x")]), True),
         (llmprod.DeadlineExceededError("late"), True),
         (llmprod.RateLimitedError("429", source="provider"), True),
         (llmprod.RateLimitedError("local", source="local"), False),
         (llmprod.InvalidRequestError("bad"), False),
-        (llmprod.BadRequestError("400", status=400), False),
+        (llmprod.errors.BadRequestError("400", status=400), False),
+        (llmprod.errors.AuthenticationError("401", status=401), True),
         (llmprod.BudgetExceededError("over", budget="b", limit=1, spent=1), False),
         (llmprod.InputRejectedError("injection"), False),
     ],
 )
 def test_only_backend_failures_serve_stale(error: Exception, expected: bool) -> None:
-    assert serves_stale(error) is expected
+    assert backends_failed(error) is expected
 
 
 def test_entry_round_trips_through_versioned_json() -> None:
@@ -261,14 +264,14 @@ async def test_tenants_never_read_each_others_entries() -> None:
 
 async def test_errors_and_filtered_answers_are_never_stored() -> None:
     replies: list[Any] = [
-        llmprod.ServerError("boom", status=503),
+        llmprod.errors.ServerError("boom", status=503),
         answer(finish_reason="content_filter"),
         answer(flagged=("output_guard",)),
         answer(),
     ]
     backend = FakeBackend(lambda r: replies[min(len(backend.requests), len(replies)) - 1])
     cache = layer(backend)
-    with pytest.raises(llmprod.ServerError):
+    with pytest.raises(llmprod.errors.ServerError):
         await cache.complete(request())
     assert not (await cache.complete(request())).cached  # content_filter
     assert not (await cache.complete(request())).cached  # flagged
@@ -317,7 +320,7 @@ async def test_every_coalesced_caller_gets_the_error_and_nothing_is_stored() -> 
     async def failing(r: ChatRequest) -> ChatResponse | Exception:
         if len(backend.requests) == 1:
             await gate.wait()
-            return llmprod.BadRequestError("refused", status=400)
+            return llmprod.errors.BadRequestError("refused", status=400)
         return answer()
 
     backend = FakeBackend(failing)
@@ -326,7 +329,7 @@ async def test_every_coalesced_caller_gets_the_error_and_nothing_is_stored() -> 
     await settle(lambda: len(backend.requests) == 1)
     gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert all(isinstance(r, llmprod.BadRequestError) for r in results)
+    assert all(isinstance(r, llmprod.errors.BadRequestError) for r in results)
     assert not (await cache.complete(request())).cached
     assert len(backend.requests) == 2
 
@@ -360,7 +363,7 @@ async def test_a_caller_that_cancels_does_not_cancel_the_others() -> None:
 
 async def test_stale_entry_answers_when_the_backends_fail() -> None:
     healthy = True
-    backend = FakeBackend(lambda r: answer() if healthy else llmprod.ServerError("down", status=503))
+    backend = FakeBackend(lambda r: answer() if healthy else llmprod.errors.ServerError("down", status=503))
     clock = Clock()
     events: list[Any] = []
     cache = layer(backend, clock=clock, events=events, ttl=10, stale_ttl=100)
@@ -373,7 +376,7 @@ async def test_stale_entry_answers_when_the_backends_fail() -> None:
     chunks = [c async for c in cache.stream(request())]
     assert chunks[-1].response is not None and chunks[-1].response.stale
     clock.now += 100  # past the grace period
-    with pytest.raises(llmprod.ServerError):
+    with pytest.raises(llmprod.errors.ServerError):
         await cache.complete(request())
 
 
@@ -386,7 +389,7 @@ async def test_caller_errors_are_never_hidden_by_a_stale_entry() -> None:
     clock.now += 20
     for error in (
         llmprod.BudgetExceededError("over", budget="b", limit=1, spent=1),
-        llmprod.BadRequestError("bad", status=400),
+        llmprod.errors.BadRequestError("bad", status=400),
     ):
         with pytest.raises(type(error)):
             await cache.complete(request())
@@ -438,7 +441,7 @@ class BreaksMidStream:
         self.calls += 1
         yield ChatChunk(text="two ")
         yield ChatChunk(text="plus ")
-        raise llmprod.ProviderConnectionError("reset mid-stream")
+        raise llmprod.errors.ProviderConnectionError("reset mid-stream")
 
     async def aclose(self) -> None:
         return None
@@ -449,10 +452,11 @@ async def test_a_broken_stream_is_never_stored() -> None:
     cache = layer(backend)
     for _ in range(2):
         received: list[str] = []
-        with pytest.raises(llmprod.ProviderConnectionError):
+        with pytest.raises(llmprod.StreamInterruptedError) as info:
             async for chunk in cache.stream(request()):
                 received.append(chunk.text)
         assert received == ["two ", "plus "]
+        assert isinstance(info.value.__cause__, llmprod.errors.ProviderConnectionError)
     assert backend.calls == 2
 
 
@@ -504,20 +508,22 @@ async def test_client_marks_hits_cached_and_reports_them_to_hooks() -> None:
     assert not first.cached and first.attempts == 1
     assert second.cached and second.attempts == 0 and second.text == first.text
     assert outcomes(events) == ["miss", "hit"]
-    finished = [e for e in events if isinstance(e, llmprod.CallFinished)]
+    finished = [e for e in events if isinstance(e, llmprod.events.CallFinished)]
     assert finished[-1].response is not None and finished[-1].response.cached
     assert len(backend.requests) == 1
 
 
 async def test_client_serves_stale_when_every_backend_fails() -> None:
     healthy = True
-    backend = FakeBackend(lambda r: answer() if healthy else llmprod.ServerError("down", status=503))
+    backend = FakeBackend(lambda r: answer() if healthy else llmprod.errors.ServerError("down", status=503))
     async with client(backend, ttl=0.05, stale_ttl=60) as c:
         await c.chat("What is 2 + 2?")
         healthy = False
-        await asyncio.sleep(0.1)  # let the entry's 50 ms TTL pass
+        assert c._cache is not None
+        later = c._cache.clock() + 1.0
+        c._cache.clock = lambda: later  # the entry's 50 ms TTL has passed (its stale grace has not)
         stale = await c.chat("What is 2 + 2?")
-        with pytest.raises(llmprod.ServerError):
+        with pytest.raises(llmprod.errors.ServerError):
             await c.chat("Something never answered")
     assert stale.stale and stale.cached and stale.text == "4"
 

@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import CacheLookup, ChatRequest, ChatResponse, Usage
+from llmprod import ChatResponse, Usage
 from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
+from llmprod.events import CacheLookup
+from llmprod.layers import as_layer
 from llmprod.testing import FakeBackend
 from tests.fixtures_redis import RedisServer
 
@@ -133,10 +136,10 @@ async def test_another_version_or_garbage_is_a_miss_not_a_failure(
 
 async def test_stale_entry_in_redis_answers_when_the_backends_fail(redis_server: RedisServer) -> None:
     healthy = True
-    backend = FakeBackend(lambda r: answer() if healthy else llmprod.ServerError("down", status=503))
+    backend = FakeBackend(lambda r: answer() if healthy else llmprod.errors.ServerError("down", status=503))
     clock = Clock()
     config = llmprod.Cache(redis_url=redis_server.url, ttl=10, stale_ttl=100)
-    cache = CacheLayer(backend, config, [].append, clock=clock)
+    cache = CacheLayer(as_layer(backend), config, [].append, clock=clock)
     try:
         await cache.complete(request())
         healthy = False
@@ -168,7 +171,7 @@ async def test_identical_concurrent_requests_coalesce_over_redis(redis_server: R
 
     backend = FakeBackend(slow)
     store = CountingStore(redis_server.url)
-    cache = CacheLayer(backend, llmprod.Cache(redis_url=redis_server.url), [].append, store=store)
+    cache = CacheLayer(as_layer(backend), llmprod.Cache(redis_url=redis_server.url), [].append, store=store)
     try:
         tasks = [asyncio.create_task(cache.complete(request())) for _ in range(20)]
         async with asyncio.timeout(10):
@@ -206,7 +209,7 @@ async def test_redis_killed_mid_run_calls_still_succeed_quickly(
 async def test_the_cache_comes_back_when_redis_does(redis_server: RedisServer) -> None:
     backend = FakeBackend(lambda r: answer())
     store = RedisStore(redis_server.url, timeout=0.2, backoff=0.05)
-    cache = CacheLayer(backend, llmprod.Cache(redis_url=redis_server.url), [].append, store=store)
+    cache = CacheLayer(as_layer(backend), llmprod.Cache(redis_url=redis_server.url), [].append, store=store)
     try:
         await cache.complete(request())
         redis_server.kill()

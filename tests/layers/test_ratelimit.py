@@ -63,19 +63,19 @@ async def test_requests_per_minute_is_exact_under_concurrency() -> None:
     assert admitted == 10
     assert all(isinstance(e, llmprod.RateLimitedError) and e.source == "local" for e in errors)
     assert all(e.retry_after is not None and 0 < e.retry_after <= 6.5 for e in errors)  # type: ignore[attr-defined]
-    hits = [e for e in events if isinstance(e, llmprod.RateLimitHit)]
+    hits = [e for e in events if isinstance(e, llmprod.events.RateLimitHit)]
     assert len(hits) == 40 and all(h.rejected and h.limit == "requests_per_minute" for h in hits)
 
 
 async def test_tokens_per_minute_reserves_prompt_plus_max_tokens_then_settles_to_usage() -> None:
     gate = asyncio.Event()
 
-    async def held(request: llmprod.ChatRequest) -> str:
+    async def held(request: llmprod.backends.ChatRequest) -> str:
         await gate.wait()
         return "ok"
 
     client, _ = _client(llmprod.RateLimit(tokens_per_minute=1000, on_limit="reject", per="client"), FakeBackend(held))
-    reserved = prompt_tokens(llmprod.ChatRequest(messages=(llmprod.Message("user", "q0"),))).tokens + 200
+    reserved = prompt_tokens(llmprod.backends.ChatRequest(messages=(llmprod.Message("user", "q0"),))).tokens + 200
     calls = [asyncio.ensure_future(client.chat(f"q{i}", max_tokens=200)) for i in range(10)]
     await asyncio.sleep(0.05)
     gate.set()
@@ -102,7 +102,7 @@ async def test_wait_mode_waits_for_capacity() -> None:
     await client.chat("one more")
     waited = time.monotonic() - started
     assert 0.35 <= waited < 3.0
-    hit = [e for e in events if isinstance(e, llmprod.RateLimitHit)][-1]
+    hit = [e for e in events if isinstance(e, llmprod.events.RateLimitHit)][-1]
     assert not hit.rejected and hit.waited == pytest.approx(0.5, abs=0.1)
 
 

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 import llmprod
-from llmprod import ChatChunk, ChatRequest, ChatResponse, Usage
+from llmprod import ChatChunk, ChatResponse, Usage
 from llmprod._core.request import build_request
+from llmprod.backends import ChatRequest
 from llmprod.layers._routing import complexity
 
 EASY = [
@@ -127,7 +128,7 @@ async def test_escalates_when_the_small_answer_fails_the_check() -> None:
 
 
 async def test_small_tier_down_falls_back_to_large() -> None:
-    small = Named("s", fail=llmprod.ServerError("down", status=503))
+    small = Named("s", fail=llmprod.errors.ServerError("down", status=503))
     large = Named("l")
     async with tiered(small, large) as client:
         r = await client.chat("hello")
@@ -136,7 +137,7 @@ async def test_small_tier_down_falls_back_to_large() -> None:
 
 
 async def test_region_preference_and_failover_when_its_breakers_are_open() -> None:
-    eu = Named("eu", fail=llmprod.ServerError("down", status=500))
+    eu = Named("eu", fail=llmprod.errors.ServerError("down", status=500))
     us = Named("us")
     client = llmprod.AsyncClient(
         [

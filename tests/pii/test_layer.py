@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import PII, ChatChunk, ChatRequest, ChatResponse, Message, PIIRedacted, Usage
-from llmprod._core.models import CallTrace, StreamAssembler
+from llmprod import PII, ChatChunk, ChatResponse, Message, Usage
+from llmprod._core.models import StreamAssembler
+from llmprod.backends import ChatRequest
+from llmprod.events import PIIRedacted
+from llmprod.layers import as_layer
 from llmprod.layers.pii import PIILayer
 from llmprod.testing import FakeBackend
 
@@ -43,7 +46,7 @@ class ChunkedBackend:
 
 
 def _request(text: str = PROMPT, **kwargs: Any) -> ChatRequest:
-    return ChatRequest(messages=(Message("user", text),), trace=CallTrace(), **kwargs)
+    return ChatRequest(messages=(Message("user", text),), **kwargs)
 
 
 def _seen(backend: Any) -> str:
@@ -58,7 +61,7 @@ def _assert_no_raw(text: str) -> None:
 async def test_backend_gets_redacted_prompt_and_caller_gets_originals() -> None:
     backend = FakeBackend(lambda r: "Sure <EMAIL_1>, I will call <PHONE_1>. Spam: new@example.org")
     events: list[Any] = []
-    layer = PIILayer(backend, PII(mode="pseudonymize"), events.append)
+    layer = PIILayer(as_layer(backend), PII(mode="pseudonymize"), events.append)
     request = _request(user="jo@example.com")
     response = await layer.complete(request)
     _assert_no_raw(_seen(backend))
@@ -67,9 +70,7 @@ async def test_backend_gets_redacted_prompt_and_caller_gets_originals() -> None:
     )
     # the caller's own values come back; PII the model made up stays redacted
     assert response.text == "Sure jo@example.com, I will call +44 20 7946 0958. Spam: <EMAIL_2>"
-    assert request.trace is not None
-    assert request.trace.pii_counts == {"EMAIL": 4, "CREDIT_CARD": 1, "PHONE": 1}
-    assert response.pii_redacted == request.trace.pii_counts
+    assert response.pii_redacted == {"EMAIL": 4, "CREDIT_CARD": 1, "PHONE": 1}
     assert [(e.direction, dict(e.counts)) for e in events if isinstance(e, PIIRedacted)] == [
         ("input", {"EMAIL": 3, "CREDIT_CARD": 1, "PHONE": 1}),
         ("output", {"EMAIL": 1}),
@@ -79,7 +80,7 @@ async def test_backend_gets_redacted_prompt_and_caller_gets_originals() -> None:
 
 async def test_mask_mode_redacts_both_ways() -> None:
     backend = FakeBackend(lambda r: "Your SSN 123-45-6789 is on file")
-    layer = PIILayer(backend, PII(), lambda e: None)
+    layer = PIILayer(as_layer(backend), PII(), lambda e: None)
     response = await layer.complete(_request())
     assert backend.requests[0].messages[0].content == "I am [EMAIL], card [CREDIT_CARD], call [PHONE]. Mail [EMAIL]."
     assert response.text == "Your SSN [SSN] is on file"
@@ -95,8 +96,8 @@ async def test_content_parts_and_tool_calls_are_redacted_and_restored() -> None:
         tool_calls=({"id": "c0", "function": {"name": "f", "arguments": '{"to": "jo@example.com"}'}},),
     )
     parts = Message("user", ({"type": "text", "text": "mail jo@example.com"}, {"type": "image_url", "image_url": {}}))
-    request = ChatRequest(messages=(history, parts), trace=CallTrace())
-    response = await PIILayer(backend, PII(mode="pseudonymize"), lambda e: None).complete(request)
+    request = ChatRequest(messages=(history, parts))
+    response = await PIILayer(as_layer(backend), PII(mode="pseudonymize"), lambda e: None).complete(request)
     _assert_no_raw(_seen(backend))
     assert backend.requests[0].messages[1].content[0]["text"] == "mail <EMAIL_1>"  # type: ignore[index]
     assert response.tool_calls is not None
@@ -108,7 +109,7 @@ async def test_stream_split_values_redacted_and_restored(mode: str) -> None:
     chunks = ["Hi <EMA", "IL_1>, new: ann@exa", "mple.org, tel +33 1 23 4", "5 67 89 ok"]
     backend = ChunkedBackend(chunks)
     events: list[Any] = []
-    layer = PIILayer(backend, PII(mode=mode), events.append)  # type: ignore[arg-type]
+    layer = PIILayer(as_layer(backend), PII(mode=mode), events.append)  # type: ignore[arg-type]
     request = _request()
     got = [chunk async for chunk in layer.stream(request)]
     text = "".join(c.text for c in got)
@@ -121,7 +122,7 @@ async def test_stream_split_values_redacted_and_restored(mode: str) -> None:
     final = got[-1].response
     assert final is not None and final.text == text
     assert "ann@" not in text and "+33" not in text
-    assert request.trace is not None and request.trace.pii_counts["EMAIL"] == 3
+    assert final.pii_redacted["EMAIL"] == 3
     assert [e.direction for e in events if isinstance(e, PIIRedacted)] == ["input", "output"]
 
 
@@ -148,4 +149,4 @@ async def test_client_end_to_end_with_cache_below() -> None:
 
 def test_bad_config_fails_when_built() -> None:
     with pytest.raises(llmprod.ConfigError):
-        PIILayer(FakeBackend(lambda r: "x"), PII(entities=["NOPE"]), lambda e: None)
+        PIILayer(as_layer(FakeBackend(lambda r: "x")), PII(entities=["NOPE"]), lambda e: None)

@@ -23,7 +23,9 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import AsyncClient, BadRequestError, ChatRequest, Message, OpenAICompatible, Retry, ServerError
+from llmprod import AsyncClient, Message, OpenAICompatible, Retry
+from llmprod.backends import ChatRequest
+from llmprod.errors import BadRequestError, ServerError
 from tests.fixtures_real_server import RealServer
 
 

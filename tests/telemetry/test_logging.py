@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from llmprod import AsyncClient, AuthenticationError, ChatRequest
+from llmprod import AsyncClient
+from llmprod.backends import ChatRequest
+from llmprod.errors import AuthenticationError
 from llmprod.testing import FakeBackend
 
 SECRET_PROMPT = "mail jo@example.com the plan"

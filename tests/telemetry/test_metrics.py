@@ -9,20 +9,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import llmprod
-from llmprod import (
-    AsyncClient,
-    AuthenticationError,
-    Breaker,
-    BreakerStateChanged,
-    BudgetAlert,
-    Cache,
-    CircuitOpenError,
-    GuardTriggered,
-    PIIRedacted,
-    RateLimitHit,
-    Retry,
-    ServerError,
-)
+from llmprod import AsyncClient, Breaker, Cache, CircuitOpenError, Retry
+from llmprod.errors import AuthenticationError, ServerError
+from llmprod.events import BreakerStateChanged, BudgetAlert, GuardTriggered, PIIRedacted, RateLimitHit
 from llmprod.telemetry import OpenTelemetryHook
 from llmprod.testing import FakeBackend
 
@@ -61,7 +50,7 @@ def client(reader: Reader, deployments: Any, **options: Any) -> AsyncClient:
 
 async def test_genai_client_metrics_on_success(metric_reader: Reader) -> None:
     _, reader = metric_reader
-    sim = llmprod.Simulated("sim-m", latency=llmprod.Latency(median=0.001, p99=0.002), answer_tokens=5)
+    sim = llmprod.Simulated("sim-m", latency=llmprod.backends.Latency(median=0.001, p99=0.002), answer_tokens=5)
     async with client(metric_reader, sim) as c:
         r = await c.chat("hello there")
         [x async for x in c.stream("hello there")]
@@ -107,13 +96,14 @@ async def test_retry_fallback_cache_breaker_counters(metric_reader: Reader) -> N
     up = FakeBackend(lambda r: "ok", name="up")
     options = {"retry": Retry(attempts=2, initial=0.0, maximum=0.0), "breaker": Breaker(fail_max=2), "cache": Cache()}
     async with client(metric_reader, [down, up], **options) as c:
-        await c.chat("q1", temperature=0)
+        await c.chat("q1", temperature=0)  # "down" fails twice; one call counts once: 1 of 2
         await c.chat("q1", temperature=0)  # cache hit
-        await c.chat("q2", temperature=0)  # breaker on "down" is open: fails fast, falls back
-    assert total(reader, "llmprod.retries", llmprod__deployment="down", error__type="ServerError") == 1
-    assert total(reader, "llmprod.fallbacks", llmprod__fallback__from="down", llmprod__fallback__to="up") == 2
+        await c.chat("q2", temperature=0)  # "down" fails: 2 of 2, it opens; the retry fails fast
+        await c.chat("q3", temperature=0)  # open: fails fast, falls back at once
+    assert total(reader, "llmprod.retries", llmprod__deployment="down", error__type="ServerError") == 2
+    assert total(reader, "llmprod.fallbacks", llmprod__fallback__from="down", llmprod__fallback__to="up") == 3
     assert total(reader, "llmprod.cache.lookups", llmprod__cache__outcome="hit") == 1
-    assert total(reader, "llmprod.cache.lookups", llmprod__cache__outcome="miss") == 2
+    assert total(reader, "llmprod.cache.lookups", llmprod__cache__outcome="miss") == 3
     assert total(reader, "llmprod.breaker.transitions", llmprod__breaker__state="open") == 1
     assert total(reader, "llmprod.attempts", llmprod__attempt__outcome="circuit_open") >= 1
     assert CircuitOpenError.__name__ in {a.get("error.type") for a, _ in points(reader, "llmprod.fallbacks")}

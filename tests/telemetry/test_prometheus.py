@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 import llmprod
-from llmprod import AsyncClient, AuthenticationError, ConfigError
+from llmprod import AsyncClient, ConfigError
+from llmprod.errors import AuthenticationError
 from llmprod.testing import FakeBackend
 
 prometheus_client = pytest.importorskip("prometheus_client")
@@ -38,7 +39,7 @@ def value(families: dict[str, list[Any]], sample_name: str, **labels: str) -> fl
 
 async def test_scrape_metrics_endpoint() -> None:
     registry = prometheus_client.CollectorRegistry()
-    sim = llmprod.Simulated("sim-p", latency=llmprod.Latency(median=0.001, p99=0.002), answer_tokens=6)
+    sim = llmprod.Simulated("sim-p", latency=llmprod.backends.Latency(median=0.001, p99=0.002), answer_tokens=6)
     failing = FakeBackend(lambda r: AuthenticationError("no", status=401), name="broken", model="bad-m")
     with serve_metrics(0, registry=registry) as server:
         assert server.address == "127.0.0.1"
@@ -87,8 +88,8 @@ async def test_tenant_and_tag_labels_are_opt_in() -> None:
 def test_two_hooks_share_one_registry() -> None:
     registry = prometheus_client.CollectorRegistry()
     first, second = PrometheusHook(registry=registry), PrometheusHook(registry=registry)
-    first(llmprod.Feedback("r1", 1.0, "good"))
-    second(llmprod.Feedback("r2", None, "good"))
+    first(llmprod.events.Feedback("r1", 1.0, "good"))
+    second(llmprod.events.Feedback("r2", None, "good"))
     body = prometheus_client.generate_latest(registry).decode()
     families = {f.name: f.samples for f in text_string_to_metric_families(body)}
     assert value(families, "llmprod_feedback_total", label="good") == 2
@@ -97,7 +98,7 @@ def test_two_hooks_share_one_registry() -> None:
 
 def test_wsgi_app_serves_the_registry() -> None:
     registry = prometheus_client.CollectorRegistry()
-    PrometheusHook(registry=registry)(llmprod.BreakerStateChanged("d", "r", "closed", "open"))
+    PrometheusHook(registry=registry)(llmprod.events.BreakerStateChanged("d", "r", "closed", "open"))
     app = metrics_wsgi_app(registry)
     status: list[str] = []
     body = b"".join(

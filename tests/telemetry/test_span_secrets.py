@@ -7,6 +7,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import llmprod
+from llmprod import errors
 from llmprod.testing import Fault, FaultServer
 from tests.fixtures_secrets import OPENAI_TEST_KEY
 
@@ -18,7 +19,7 @@ async def test_the_span_status_of_a_malformed_answer_holds_no_key(
     fault_server.push(Fault(body=f'{{"echo": "{OPENAI_TEST_KEY}", "choices": [{{'.encode()))
     backend = llmprod.OpenAICompatible(model="m", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
     async with llmprod.AsyncClient(backend, retry=None, breaker=None) as client:
-        with pytest.raises(llmprod.MalformedResponseError):
+        with pytest.raises(errors.MalformedResponseError):
             if mode == "chat":
                 await client.chat("hi")
             else:

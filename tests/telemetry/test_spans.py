@@ -12,8 +12,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llmprod
-from llmprod import AsyncClient, AuthenticationError, Cache, Retry, ServerError
+from llmprod import AsyncClient, Cache, Retry
 from llmprod.backends.openai import OpenAICompatible
+from llmprod.errors import AuthenticationError, ServerError
 from llmprod.testing import FakeBackend, FaultServer
 
 NO_RETRY = {"retry": None, "breaker": None}

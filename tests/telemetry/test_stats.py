@@ -8,17 +8,8 @@ import statistics
 import pytest
 
 import llmprod
-from llmprod import (
-    AsyncClient,
-    BreakerStateChanged,
-    CacheLookup,
-    CallFinished,
-    ChatResponse,
-    FallbackUsed,
-    PIIRedacted,
-    RetryScheduled,
-    Usage,
-)
+from llmprod import AsyncClient, ChatResponse, Usage
+from llmprod.events import BreakerStateChanged, CacheLookup, CallFinished, FallbackUsed, PIIRedacted, RetryScheduled
 from llmprod.telemetry._stats import StatsHook, percentile
 from llmprod.testing import FakeBackend
 
@@ -37,7 +28,9 @@ async def warm_up() -> None:
 async def test_percentiles_match_the_simulated_latency_distribution() -> None:
     await warm_up()
     median, p99 = 0.02, 0.08
-    sim = llmprod.Simulated("sim", latency=llmprod.Latency(median=median, p99=p99), tokens_per_second=1e9, seed=11)
+    sim = llmprod.Simulated(
+        "sim", latency=llmprod.backends.Latency(median=median, p99=p99), tokens_per_second=1e9, seed=11
+    )
     async with AsyncClient(sim, retry=None, breaker=None, telemetry=False) as client:
         answers = await client.batch([f"question {i}" for i in range(300)], concurrency=30)
         stats = client.stats()
@@ -56,7 +49,7 @@ async def test_percentiles_match_the_simulated_latency_distribution() -> None:
 
 async def test_ttft_percentiles_from_streams() -> None:
     await warm_up()
-    sim = llmprod.Simulated("sim", latency=llmprod.Latency(median=0.01, p99=0.04), answer_tokens=4, seed=5)
+    sim = llmprod.Simulated("sim", latency=llmprod.backends.Latency(median=0.01, p99=0.04), answer_tokens=4, seed=5)
     async with AsyncClient(sim, retry=None, breaker=None, telemetry=False) as client:
 
         async def one(i: int) -> ChatResponse | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 import llmprod
-from llmprod import ChatRequest, ChatResponse, Message, ServerError, Usage
+from llmprod import ChatResponse, Message, Usage
+from llmprod.backends import ChatRequest
+from llmprod.errors import ServerError
 from llmprod.testing import FakeBackend
 
 REQUEST = ChatRequest(messages=(Message(role="user", content="hi there"),))

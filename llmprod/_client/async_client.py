@@ -1,0 +1,270 @@
+"""The async client: the core. A call goes down the stack the client built once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Unpack
+
+from .._core.arguments import CHAT_ARGS, ChatArgs
+from .._core.backend import Backend
+from .._core.call import Call, complete, stream
+from .._core.config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
+from .._core.deployment import Deployment
+from .._core.errors import ClientClosedError, InvalidRequestError, LLMProdError
+from .._core.events import Emitter, Feedback, Hook
+from .._core.models import ChatChunk, ChatResponse
+from .._core.request import build_request
+from .._core.stack import Insert, LayerSpec, Site, build_stack, describe, layer_specs
+from ..cost._ledger import Ledger, RedisLedger
+from ..cost._report import CostReport
+from ..layers._routing import SLO_TARGETS, Router
+from ..telemetry._stats import Stats, StatsHook
+from .options import stack_config
+from .progress import progress_reporter
+
+if TYPE_CHECKING:
+    from .._safety.access import AccessPolicy
+    from ..layers.cache import CacheLayer
+    from ..layers.last_resort import FallbackFunction
+
+
+class AsyncClient:
+    """Production LLM calls: retries, breakers, fallbacks, caching, PII, cost, telemetry.
+
+    ``deployments`` is a backend, or a list tried in order (a fallback chain); with
+    none, the built-in simulated provider answers. ``fallback`` is the last resort: a
+    function of the request and the final error that returns an answer. ``layers``
+    puts layers of your own in the stack (:class:`llmprod.layers.Insert`).
+    ``redis_url`` shares state between processes and hosts through one Redis (the
+    ``redis`` extra): it fills the ``redis_url`` of the breaker, cache, budget and rate
+    limit configs that do not name their own, and the spend ledger's totals go there
+    too (``await client.ledger.areport()`` reads every process's). It turns no layer on.
+
+    Example::
+
+        async with llmprod.AsyncClient(llmprod.OpenAICompatible(model="gpt-4o-mini")) as client:
+            r = await client.chat("Summarize: ...", max_tokens=200)
+    """
+
+    def __init__(
+        self,
+        deployments: Backend | Deployment | Sequence[Backend | Deployment] | None = None,
+        *,
+        retry: Retry | None = Retry(),
+        breaker: Breaker | None = Breaker(),
+        timeout: Timeout = Timeout(),
+        cache: Cache | None = None,
+        pii: PII | None = None,
+        budget: Budget | None = None,
+        guards: Guards | None = None,
+        rate_limit: RateLimit | None = None,
+        access: AccessPolicy | None = None,
+        telemetry: Telemetry | bool = True,
+        router: Router | None = None,
+        hooks: Sequence[Hook] = (),
+        fallback: FallbackFunction | None = None,
+        redis_url: str | None = None,
+        layers: Sequence[Insert] = (),
+    ) -> None:
+        self.deployments, self.config = stack_config(
+            deployments,
+            retry=retry,
+            breaker=breaker,
+            timeout=timeout,
+            cache=cache,
+            pii=pii,
+            budget=budget,
+            guards=guards,
+            rate_limit=rate_limit,
+            access=access,
+            telemetry=telemetry,
+            router=router,
+            fallback=fallback,
+            redis_url=redis_url,
+            layers=layers,
+        )
+        telemetry = self.config.telemetry
+        self._slo_targets = router.slo_targets if router is not None else SLO_TARGETS
+        self._stats = StatsHook(window=telemetry.stats_window, slo_targets=self._slo_targets)
+        defaults: list[Hook] = [self._stats]
+        if telemetry.enabled:
+            from ..telemetry._otel import default_hooks
+
+            defaults += default_hooks(telemetry, self.deployments)
+        given = [h for h in hooks if isinstance(h, Ledger)]
+        self.ledger: Ledger = given[0] if given else (Ledger() if redis_url is None else RedisLedger(redis_url))
+        self._owns_ledger = not given
+        if not given:
+            defaults.append(self.ledger)
+        self._emit = Emitter([*defaults, *hooks])
+        self.specs: list[LayerSpec] = layer_specs(self.config, self.deployments)
+        site = Site(self.config, self._emit, self.deployments)
+        self._root = build_stack(self.specs, site)
+        self._cache: CacheLayer | None = site.built.get("cache")  # type: ignore[assignment]
+        self._closed = False
+        self.metrics_server: Any = None  # set by from_config when the file starts one
+
+    def __repr__(self) -> str:
+        names = ", ".join(d.label for d in self.deployments)
+        return f"{type(self).__name__}([{names}])"
+
+    def describe(self) -> str:
+        """The stack this client built, outer to inner, and its deployments."""
+        return describe(self.specs, self.deployments)
+
+    @classmethod
+    def from_config(cls, source: str | Path | Mapping[str, Any], **overrides: Any) -> AsyncClient:
+        """Build a client from a TOML/YAML/JSON file or a dict (see the configuration docs).
+
+        ``overrides`` are client keyword arguments that win over the file (hooks, fallback).
+        A ``[prometheus] port`` in the file starts the process's metrics endpoint once:
+        ``client.metrics_server`` is it (it serves every client of the process).
+        """
+        from .config_file import load_config
+
+        spec = load_config(source)
+        client = cls(spec.deployments, **{**spec.options, **overrides})
+        client.metrics_server = spec.metrics_server
+        return client
+
+    @property
+    def hooks(self) -> list[Hook]:
+        """The hooks that receive every event; append to add one."""
+        return self._emit.hooks
+
+    def prepare(self, prompt: str | None, kwargs: Mapping[str, Any], *, stream: bool) -> Call:
+        """Validate a call's arguments (raising :class:`InvalidRequestError`) and build it."""
+        if self._closed:
+            raise ClientClosedError("this client is closed")
+        known = {k: v for k, v in kwargs.items() if k in CHAT_ARGS}
+        timeout = known.pop("timeout", None)
+        unknown = {k: v for k, v in kwargs.items() if k not in CHAT_ARGS}
+        request = build_request(prompt, **known, unknown=unknown)
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+            raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
+        slo = request.metadata.slo
+        if slo is not None and slo not in self._slo_targets:
+            raise InvalidRequestError(f"unknown SLO class; expected one of {sorted(self._slo_targets)}", field="slo")
+        if timeout is not None:
+            total = float(timeout)
+        elif slo is not None:
+            total = self._slo_targets[slo]
+        else:
+            total = self.config.timeout.total
+        return Call(request, stream=stream, timeout=total)
+
+    async def chat(self, prompt: str | None = None, /, **kwargs: Unpack[ChatArgs]) -> ChatResponse:
+        """Send one chat request and return the whole answer.
+
+        Takes a prompt string, or ``messages=[{"role": ..., "content": ...}, ...]``, and
+        the arguments of :class:`~llmprod._core.arguments.ChatArgs`: the sampling
+        parameters (``model``, ``max_tokens``, ``temperature``, ``top_p``, ``stop``,
+        ``seed``, ``tools``, ...; provider-specific fields in ``extra_body``) and, per
+        call, ``timeout`` (the overall deadline, seconds), ``tenant``, ``api_key``,
+        ``tags``, ``cache`` (a ``CacheControl``), ``slo``, ``region``, ``tier``.
+        """
+        return await complete(self._root, self.prepare(prompt, kwargs, stream=False))
+
+    def stream(self, prompt: str | None = None, /, **kwargs: Unpack[ChatArgs]) -> AsyncIterator[ChatChunk]:
+        """Stream the answer chunk by chunk; takes the same arguments as :meth:`chat`.
+
+        Bad input raises here, at the call. The last chunk carries ``finish_reason``,
+        ``usage`` and the assembled ``response`` (with its cost and attempt log, as
+        :meth:`chat` would return it). Retries and fallbacks act only before the first
+        chunk; a failure after it raises :class:`StreamInterruptedError` with the text
+        received so far (an output guard's block raises :class:`OutputRejectedError`).
+        """
+        return stream(self._root, self.prepare(prompt, kwargs, stream=True))
+
+    async def batch(
+        self,
+        prompts: Sequence[str | Sequence[Mapping[str, Any]]],
+        *,
+        concurrency: int = 8,
+        progress: bool | Callable[[int, int], None] = False,
+        **kwargs: Unpack[ChatArgs],
+    ) -> list[ChatResponse | LLMProdError]:
+        """Answer many prompts, at most ``concurrency`` at a time, in order.
+
+        A prompt is a string or a list of messages. A failed item's place holds its
+        error instead of failing the whole batch. ``progress=True`` shows a progress bar
+        (tqdm's when installed, in notebooks too); a callable receives ``(done, total)``.
+        """
+        import asyncio
+
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidRequestError(f"must be an integer >= 1, got {concurrency!r}", field="concurrency")
+        gate = asyncio.Semaphore(concurrency)
+        report = progress_reporter(progress, len(prompts))
+        done = 0
+
+        async def one(item: str | Sequence[Mapping[str, Any]]) -> ChatResponse | LLMProdError:
+            nonlocal done
+            async with gate:
+                try:
+                    if isinstance(item, str):
+                        return await self.chat(item, **kwargs)
+                    call = self.prepare(None, {**kwargs, "messages": item}, stream=False)
+                    return await complete(self._root, call)
+                except LLMProdError as exc:
+                    return exc
+                finally:
+                    done += 1
+                    report(done, len(prompts))
+
+        try:
+            return list(await asyncio.gather(*(one(p) for p in prompts)))
+        finally:
+            close = getattr(report, "close", None)
+            if close is not None:
+                close()
+
+    def stats(self) -> Stats:
+        """p50/p95/p99 latency and TTFT, requests and tokens per second, error rate,
+        cache hit rate and $ per 1K requests, overall and by model and deployment,
+        over the last ``Telemetry.stats_window`` seconds; and what the cache holds."""
+        stats = self._stats.stats()
+        usage = self._cache.usage() if self._cache is not None else None
+        if usage is not None:
+            stats = replace(stats, cache_entries=usage[0], cache_bytes=usage[1])
+        return stats
+
+    def costs(self) -> CostReport:
+        """The spend ledger: cost, tokens, $ per 1K requests and $ per 1M tokens, and
+        what the cache saved, overall and by model, deployment, tenant and tag."""
+        return self.ledger.report()
+
+    def feedback(self, response_id: str, *, score: float | None = None, label: str | None = None) -> None:
+        """Record a user's verdict on an answer (``score``, and/or a ``label`` such as
+        ``"hallucination"``): it reaches the hooks as a :class:`Feedback` event (metrics,
+        a span linked to the call's span, ``stats().counts``)."""
+        self._emit(feedback_event(response_id, score, label))
+
+    async def aclose(self) -> None:
+        """Close every backend (connections, engines). The client is unusable after."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._root.aclose()
+        if self._owns_ledger and isinstance(self.ledger, RedisLedger):
+            await self.ledger.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def feedback_event(response_id: str, score: float | None, label: str | None) -> Feedback:
+    if not isinstance(response_id, str) or not response_id:
+        raise InvalidRequestError("must be a response id (a non-empty string)", field="response_id")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float) or score != score):
+        raise InvalidRequestError(f"must be a number, got {type(score).__name__}", field="score")
+    if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 64):
+        raise InvalidRequestError("must be a string of 1 to 64 characters", field="label")
+    if score is None and label is None:
+        raise InvalidRequestError("give a score, a label, or both", field="score")
+    return Feedback(response_id, None if score is None else float(score), label)
