@@ -114,6 +114,11 @@ class AsyncClient:
         """The stack this client built, outer to inner, and its deployments."""
         return describe(self.specs, self.deployments)
 
+    def _repr_html_(self) -> str:
+        from .._core.display import preformatted
+
+        return preformatted(repr(self) + "\n" + self.describe())
+
     @classmethod
     def from_config(cls, source: str | Path | Mapping[str, Any], **overrides: Any) -> AsyncClient:
         """Build a client from a TOML/YAML/JSON file or a dict (see the configuration docs).
