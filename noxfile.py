@@ -64,6 +64,14 @@ def ray(session: nox.Session) -> None:
 
 
 @nox.session
+def ner(session: nox.Session) -> None:
+    """The PII NER detector with spaCy (extra `ner`): the test trains a tiny model on the spot,
+    so nothing is downloaded from a model hub."""
+    session.install("-e", ".[test,ner]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/pii/test_ner.py", *session.posargs, env=ENV)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", "llmprod", "tests", "examples", "bench", "scripts", "noxfile.py")
