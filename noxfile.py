@@ -20,8 +20,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs", "package"]
 
 ROOT = Path(__file__).parent
-TIKTOKEN = ROOT.parent / "shared" / "tiktoken"
-ENV = {"TIKTOKEN_CACHE_DIR": str(TIKTOKEN)} if TIKTOKEN.is_dir() and "TIKTOKEN_CACHE_DIR" not in os.environ else {}
+ENV: dict[str, str] = {}  # the tiktoken encodings ship in the package: nothing from outside the repository
 
 
 @nox.session(name="tests")
