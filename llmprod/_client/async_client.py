@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -18,6 +19,7 @@ from .._core.deployment import Deployment
 from .._core.errors import ClientClosedError, InvalidRequestError, LLMProdError
 from .._core.events import Emitter, Feedback, Hook
 from .._core.models import ChatChunk, ChatResponse
+from .._core.option_checks import check_client_options
 from .._core.request import build_request
 from .._core.stack import Insert, LayerSpec, Site, build_stack, describe, layer_specs
 from ..cost._ledger import Ledger, RedisLedger
@@ -75,6 +77,7 @@ class AsyncClient:
         layers: Sequence[Insert] = (),
         resume: bool = False,
     ) -> None:
+        check_client_options({"hooks": hooks})
         self.deployments, self.config = stack_config(
             deployments,
             retry=retry,
@@ -125,6 +128,11 @@ class AsyncClient:
         """The stack this client built, outer to inner, and its deployments."""
         return describe(self.specs, self.deployments)
 
+    def _repr_html_(self) -> str:
+        from .._core.display import preformatted
+
+        return preformatted(repr(self) + "\n" + self.describe())
+
     @classmethod
     def from_config(cls, source: str | Path | Mapping[str, Any], **overrides: Any) -> AsyncClient:
         """Build a client from a TOML/YAML/JSON file or a dict (see the configuration docs).
@@ -153,7 +161,12 @@ class AsyncClient:
         timeout = known.pop("timeout", None)
         unknown = {k: v for k, v in kwargs.items() if k not in CHAT_ARGS}
         request = build_request(prompt, **known, unknown=unknown)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
             raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
         slo = request.metadata.slo
         if slo is not None and slo not in self._slo_targets:
@@ -307,6 +320,16 @@ class AsyncClient:
         ``"hallucination"``): it reaches the hooks as a :class:`Feedback` event (metrics,
         a span linked to the call's span, ``stats().counts``)."""
         self._emit(feedback_event(response_id, score, label))
+
+    async def start(self) -> None:
+        """Start every backend that has something to start (an in-process engine loads
+        its model), so that the first call does not pay for it within its deadline.
+        Optional: a backend not started starts on its first call."""
+        for deployment in self.deployments:
+            for replica in deployment.replicas:
+                start = getattr(replica, "start", None)
+                if start is not None:
+                    await start()
 
     async def aclose(self) -> None:
         """End the calls in flight (:class:`ClientClosedError`), then close every backend

@@ -136,6 +136,7 @@ class Opened:
         "_finishers",
         "attempts",
         "cached",
+        "chunk_gaps",
         "cost",
         "final",
         "first",
@@ -147,6 +148,7 @@ class Opened:
         "rest",
         "route_reason",
         "stale",
+        "tenant",
         "tier",
         "usage",
     )
@@ -168,10 +170,12 @@ class Opened:
         self.cached = False
         self.stale = False
         self.tier: str | None = None
+        self.tenant: str | None = None  # when a layer below resolved it (the caller's API key)
         self.route_reason: str | None = None
         self.flags: tuple[str, ...] = ()
         self.pii: dict[str, int] | None = None
         self.opened_at = 0.0
+        self.chunk_gaps: list[float] | None = None  # filled by the telemetry layer when an SDK records
         self.final: ChatResponse | None = None  # the caller's response, once built
         self._finishers: list[tuple[Finisher, Any]] = []
         self._closed = False
@@ -216,6 +220,7 @@ class Opened:
         copy.cached = self.cached
         copy.stale = self.stale
         copy.tier = self.tier
+        copy.tenant = self.tenant
         copy.route_reason = self.route_reason
         copy.flags = self.flags
         copy.pii = self.pii
@@ -335,9 +340,14 @@ class Layer:
         self.name = inner.name
 
     async def open(self, call: Call) -> Opened:
+        """Open ``call``: send it on (``self.inner.open``) and hand back what was opened:
+        a whole answer, or a stream's first chunk and the rest. Raise to refuse or to
+        report a failure; nothing is left to finish then."""
         return await self.inner.open(call)
 
     async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        """The call ended (``error`` None: it completed): what this layer registered with
+        ``opened.on_close(self, state)`` to do then, innermost layers first."""
         return None
 
     async def aclose(self) -> None:
@@ -392,6 +402,10 @@ async def stream(layer: Layer, call: Call) -> AsyncIterator[ChatChunk]:
         opened.response = chunk.response
         if chunk.text:
             received.append(chunk.text)
+        if rest is not None:  # the final chunk came: the iterators below stop here, now
+            aclose = getattr(rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
         await opened.close(None)
     except BaseException as exc:
         await _close_after(opened, exc)
