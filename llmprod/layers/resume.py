@@ -21,25 +21,28 @@ The layer sits per deployment, above retry: a continuation goes to the same depl
 by the call's deadline. Above it, the cost layer bills the parts together, the cache
 stores only the joined answer, and PII and the output guard see the joined text. A
 stream with tool calls is not resumed, nor one broken by the deadline, a caller's
-error or a cancellation; then, and when a continuation fails, the stream ends with
-:class:`StreamInterruptedError` as it would without this layer.
+error or a cancellation. A continuation that the retries below could not open is tried
+again (after the provider's Retry-After, if it gave one) while the call has time and
+resumes left (:data:`MAX_RESUMES`). When no continuation comes, the stream ends with
+:class:`StreamInterruptedError`, as it would without this layer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Protocol
 
-from .._core.call import Call, Layer, Opened
-from .._core.errors import MalformedResponseError, ProviderConnectionError, ProviderError
+from .._core.call import Call, Layer, Opened, attempts_of
+from .._core.errors import MalformedResponseError, ProviderConnectionError, is_retryable
 from .._core.models import AttemptRecord, ChatChunk, ChatRequest, Usage
 from ..cost._tokens import count_request, count_text
 
 log = logging.getLogger("llmprod")
-MAX_RESUMES = 8  # per call: each part delivered at least one chunk, so this only bounds a flapping server
+MAX_RESUMES = 8  # per call, continuations that broke or failed to open: bounds a flapping server
 
 
 class Continues(Protocol):
@@ -58,8 +61,8 @@ def can_continue(backend: object) -> bool:
 
 def resumable(exc: BaseException) -> bool:
     """Whether a stream broken by ``exc`` may be continued: a provider's fault, not the
-    deadline, a caller's error or a cancellation."""
-    return isinstance(exc, ProviderError) and (exc.retryable or isinstance(exc, MalformedResponseError))
+    deadline, a caller's error, an open breaker or a cancellation."""
+    return is_retryable(exc) or isinstance(exc, MalformedResponseError)
 
 
 class _Part:
@@ -156,7 +159,21 @@ class ResumeLayer(Layer):
         state.skip = text[len(text.rstrip()) :]
         state.resumes += 1
         log.info("llmprod: stream broke (%s) after %d chunks; resuming it", type(exc).__name__, len(state.sent))
-        opened = await self.inner.open(state.call.with_request(request))
+        call = state.call.with_request(request)
+        while True:
+            try:
+                opened = await self.inner.open(call)
+                break
+            except Exception as failed:
+                # The retries below gave up. The caller has half an answer that no other
+                # deployment can finish: try again while resumes and time are left.
+                state.attempts += attempts_of(failed)
+                wait = getattr(failed, "retry_after", None) or 0.0
+                left = call.time_left()
+                if not resumable(failed) or state.resumes >= MAX_RESUMES or (left is not None and wait >= left):
+                    raise
+                state.resumes += 1
+                await asyncio.sleep(wait)
         state.part = _Part(opened, request, known=0, first=opened.first)
 
     def _continuation(self, request: ChatRequest, text: str) -> ChatRequest | None:

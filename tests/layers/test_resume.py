@@ -155,6 +155,16 @@ async def test_breaks_in_the_continuation_are_resumed_too_and_retried_before_its
     ]
 
 
+async def test_a_continuation_the_retries_could_not_open_is_tried_again(fault_server: FaultServer) -> None:
+    async with client(vllm(fault_server)) as c:
+        _, uncut = await stream(c)
+        fault_server.push(Fault.cut(after=3), *[Fault.error(503)] * RETRY.attempts, Fault.error(429, retry_after=0.01))
+        texts, final = await stream(c)
+    assert "".join(texts) == final.text == uncut.text
+    outcomes = [a.error for a in final.attempt_log]
+    assert outcomes == ["ProviderConnectionError", *["ServerError"] * RETRY.attempts, "RateLimitedError", None]
+
+
 async def test_a_continuation_that_fails_ends_the_stream_as_interrupted(fault_server: FaultServer) -> None:
     async with client(vllm(fault_server)) as c:
         fault_server.push(Fault.cut(after=4), Fault.error(400, "no"))
