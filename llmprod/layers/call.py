@@ -45,6 +45,7 @@ class CallLayer(Layer):
                 tags=request.metadata.tags,
                 slo=request.metadata.slo,
                 ttft=ttft,
+                operation=call.operation,
             )
         )
 
