@@ -267,7 +267,13 @@ class FaultServer:
         if fault.drop == "reset" and fault.after is None:
             _reset(writer)
             return False
-        wire = self._routes.get(path.partition("?")[0])
+        route, query = path.partition("?")[::2]
+        if route.startswith("/openai/"):  # Azure OpenAI's paths reach the OpenAI wires
+            route, body, refusal = _azure(route, query, headers, body)
+            if refusal is not None:
+                _write_json(writer, refusal[0], {"error": {"code": str(refusal[0]), "message": refusal[1]}})
+                return not wants_close
+        wire = self._routes.get(route)
         keep = not wants_close and not fault.close
         if wire is None or method != "POST":
             wire = wire or _fallback_wire(self._routes)
@@ -388,6 +394,27 @@ async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -
             return b"".join(parts)
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
+
+
+def _azure(route: str, query: str, headers: Mapping[str, str], body: Any) -> tuple[str, Any, tuple[int, str] | None]:
+    """An Azure OpenAI path as the OpenAI route it reaches, the body (its model is the
+    deployment when it names none), and the refusal Azure would answer, if any:
+    ``/openai/deployments/<deployment>/<op>?api-version=...`` (the version is required)
+    or ``/openai/v1/<op>``; an ``api-key`` header or an Entra ``Authorization: Bearer``."""
+    parts = route.split("/")
+    if route.startswith("/openai/deployments/") and len(parts) > 4:
+        deployment, route = parts[3], "/v1/" + "/".join(parts[4:])
+        if "api-version=" not in query:
+            return route, body, (404, "Resource not found")
+        if isinstance(body, dict) and "model" not in body:
+            body = {**body, "model": deployment}
+    elif route.startswith("/openai/v1/"):
+        route = route.removeprefix("/openai")
+    else:
+        return route, body, (404, "Resource not found")
+    if not headers.get("api-key") and not headers.get("authorization", "").startswith("Bearer "):
+        return route, body, (401, "Access denied due to invalid subscription key or wrong API endpoint.")
+    return route, body, None
 
 
 def _phrase(status: int) -> str:
