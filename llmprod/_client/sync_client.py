@@ -11,9 +11,9 @@ from .._core.arguments import ChatArgs
 from .._core.backend import Backend
 from .._core.call import complete, stream
 from .._core.deployment import Deployment
+from .._core.embedding import EmbedArgs
 from .._core.errors import LLMProdError
 from .._core.events import Emitter, Feedback, Hook
-from .._core.embedding import EmbedArgs
 from .._core.models import ChatChunk, ChatResponse, EmbedResponse
 from ..cost._report import CostReport
 from ..telemetry._stats import Stats

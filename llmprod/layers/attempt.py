@@ -25,15 +25,14 @@ from .._core.clock import now
 from .._core.config import Timeout
 from .._core.errors import (
     CircuitOpenError,
-    UnsupportedOperationError,
     DeadlineExceededError,
     LLMProdError,
     ProviderConnectionError,
     ProviderTimeoutError,
+    UnsupportedOperationError,
 )
 from .._core.events import AttemptFinished, Emit
 from .._core.models import AttemptRecord, ChatChunk, Outcome
-
 
 # operation -> (method for a whole answer, method for a stream); None: not streamable
 _METHODS: dict[str, tuple[str | None, str | None]] = {
