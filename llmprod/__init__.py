@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ._core.models import Usage as Usage
     from ._safety.access import AccessPolicy as AccessPolicy
     from ._safety.access import ApiKey as ApiKey
-    from ._wrap.openai import wrap as wrap
+    from ._wrap.wrap import wrap as wrap
     from .backends.anthropic import Anthropic as Anthropic
     from .backends.cohere import Cohere as Cohere
     from .backends.openai import OpenAICompatible as OpenAICompatible

@@ -28,7 +28,7 @@ Event = tuple[str | None, str]  # a server-sent event: (event name, data)
 class RawRequest:
     """An HTTP request as the SDK built it.
 
-    ``target`` is the path and query under the endpoint's origin; ``body`` the decoded
+    ``url`` is where the SDK sent it (the cache key covers it); ``body`` the decoded
     JSON of ``content``; ``messages`` the view's messages as first built (a layer that
     changes the prompt makes a new tuple, and the body is then patched through
     ``codec``). Only ``sender`` (the wrapped client's own endpoint) sends it as is: its
@@ -37,7 +37,7 @@ class RawRequest:
 
     operation: str
     method: str
-    target: str
+    url: str
     headers: Headers
     content: bytes
     body: Mapping[str, Any]

@@ -66,7 +66,7 @@ def _other_hash(request: ChatRequest) -> str:
     if raw is not None:
         body = raw.codec.patched_body(raw, request)
         sent = {k: v for k, v in body.items() if k not in _STREAM_SWITCHES}
-        return hashlib.sha256(_canonical([raw.operation, raw.target, sent])).hexdigest()
+        return hashlib.sha256(_canonical([raw.operation, raw.url, sent])).hexdigest()
     operation = "embed" if isinstance(request, EmbedRequest) else type(request).__name__
     body = {
         "operation": operation,
