@@ -105,6 +105,8 @@ class OpenAICompatible:
     """
 
     provider = "openai"  # OpenTelemetry gen_ai.provider.name; a preset names its server
+    _chat_path = _PATH  # under base_url (Azure's carry its api-version)
+    _embed_path = _EMBED_PATH
 
     def __init__(
         self,
@@ -190,14 +192,14 @@ class OpenAICompatible:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         body = self._body(request, stream=False)
-        data = await post_json(self._pool, _PATH, body, deployment=self.name, read_error=read_error)
+        data = await post_json(self._pool, self._chat_path, body, deployment=self.name, read_error=read_error)
         return parse_completion(data, deployment=self.name, model=body["model"])
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         body = self._body(request, stream=True)
         assembler = StreamAssembler(model=body["model"], deployment=self.name)
         ended = False
-        async with open_sse(self._pool, _PATH, body, deployment=self.name, read_error=read_error) as events:
+        async with open_sse(self._pool, self._chat_path, body, deployment=self.name, read_error=read_error) as events:
             async for event, data in events:
                 if event == "error" or "error" in data:
                     raise stream_error(data, deployment=self.name)
@@ -212,7 +214,7 @@ class OpenAICompatible:
     async def embed(self, request: EmbedRequest) -> EmbedResponse:
         """Embeddings from ``/embeddings`` (``request.model``, else this backend's model)."""
         body = embed_body(request, self.model)
-        data = await post_json(self._pool, _EMBED_PATH, body, deployment=self.name, read_error=read_error)
+        data = await post_json(self._pool, self._embed_path, body, deployment=self.name, read_error=read_error)
         return parse_embeddings(data, deployment=self.name, model=body["model"])
 
     async def aclose(self) -> None:
