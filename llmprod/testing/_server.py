@@ -52,6 +52,34 @@ class RecordedRequest:
     raw: bytes = field(repr=False)
 
 
+def _tool_reply(request: WireRequest, start: int) -> Reply | None:
+    """A call of the request's first tool, when the request requires one (``tool_choice``
+    ``"required"``, or a named function or tool; Anthropic's ``any``): each string
+    argument the tool declares gets a word."""
+    body = request.body or {}
+    choice = body.get("tool_choice")
+    required = choice == "required" or (
+        isinstance(choice, Mapping) and choice.get("type") in ("function", "any", "tool")
+    )
+    if not request.tools or not required:
+        return None
+    tool = request.tools[0]
+    function: Mapping[str, Any] = tool["function"] if isinstance(tool.get("function"), Mapping) else tool
+    schema = function.get("parameters") or tool.get("input_schema") or {}
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    arguments = {
+        name: _VOCABULARY[(start + i) % len(_VOCABULARY)]
+        for i, (name, spec) in enumerate((properties or {}).items())
+        if isinstance(spec, Mapping) and spec.get("type") == "string"
+    }
+    call = {
+        "id": f"call_{start:x}",
+        "type": "function",
+        "function": {"name": function.get("name"), "arguments": json.dumps(arguments, separators=(",", ":"))},
+    }
+    return Reply(tool_calls=[call], finish_reason="tool_calls")
+
+
 class FaultServer:
     """A real HTTP server on loopback that speaks providers' wire formats and fails on demand.
 
@@ -63,7 +91,9 @@ class FaultServer:
     :class:`Reply`, or None (the default answer). Plan with :meth:`push`,
     :meth:`script` and :meth:`always`; set the default answer with :meth:`reply`.
     Without a reply set, the answer is a few words derived from the prompt
-    (deterministic, at most ``max_tokens`` words, usage counted one token a word).
+    (deterministic, at most ``max_tokens`` words, usage counted one token a word), or,
+    when the request requires a tool (``tool_choice="required"``), a call of its first
+    tool.
     """
 
     def __init__(
@@ -313,7 +343,7 @@ class FaultServer:
             limit = self.words if request.max_tokens is None else min(self.words, request.max_tokens)
             words = [_VOCABULARY[(start + i) % len(_VOCABULARY)] for i in range(max(limit, 1))]
             finish = "length" if request.max_tokens is not None and request.max_tokens < self.words else "stop"
-            reply = Reply(text=" ".join(words), finish_reason=finish)
+            reply = _tool_reply(request, start) or Reply(text=" ".join(words), finish_reason=finish)
         usage = reply.usage or Usage(
             prompt_tokens=len(request.prompt.split()) + 3 * request.message_count,
             completion_tokens=len(reply.pieces()) + 8 * len(reply.tool_calls or ()),
