@@ -29,8 +29,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  
 
 CASES = 100
 KEY = "sk-fidelity-0000"
-# Headers the HTTP library sets per connection (the SDK sets every other one itself).
-_CONNECTION_HEADERS = frozenset({"accept-encoding", "connection", "content-length", "host"})
+# Headers the HTTP library sets per connection, and the trace context (new for every call
+# when an OpenTelemetry SDK is installed: the anthropic SDK traces its calls); the SDK sets
+# every other header itself.
+_CONNECTION_HEADERS = frozenset(
+    {"accept-encoding", "connection", "content-length", "host", "traceparent", "tracestate"}
+)
 
 words = st.sampled_from(["alpha", "bravo", "charlie", "delta", "echo", "hello", "world", "llm"])
 text = st.lists(words, min_size=1, max_size=6).map(" ".join)
