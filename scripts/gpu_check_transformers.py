@@ -1,7 +1,7 @@
 """The transformers-engine half of ``scripts/gpu_check.py`` (run that script, not this one).
 
 Checks ``llmprod.backends.transformers.Transformers`` on a device: load, one request at a
-time vs 64 concurrent (dynamic batching), streaming, usage, cancellation, assisted
+time vs 64 concurrent (continuous batching), streaming, usage, cancellation, assisted
 decoding, shutdown. Needs torch and transformers only (and the standard library).
 """
 

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-_TIKTOKEN = Path(__file__).resolve().parents[2] / "shared" / "tiktoken"
-if _TIKTOKEN.is_dir():
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_TIKTOKEN))
-
 pytest_plugins: list[str] = [
     "tests.fixtures_redis",
     "tests.fixtures_server",

@@ -29,3 +29,12 @@ def tiny_draft_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory)
     from llmprod.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-draft"), hidden_size=32, num_layers=1, num_heads=2, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_vllm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model vLLM's CPU attention accepts (head size 64)."""
+    pytest.importorskip("vllm")
+    from llmprod.testing.tiny_model import VLLM_CPU_SHAPE, build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-vllm"), max_positions=2048, **VLLM_CPU_SHAPE)

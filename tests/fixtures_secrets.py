@@ -110,7 +110,8 @@ def _watch_errors(collector: SecretCollector) -> None:
     def watched_str(self: LLMProdError) -> str:
         text = render(self)
         collector.add(f"error {type(self).__name__}", text)
-        cause = self.__cause__ or self.__context__
+        # What a traceback (and logging, and error trackers) would print after the error.
+        cause = self.__cause__ or (None if self.__suppress_context__ else self.__context__)
         if cause is not None and not isinstance(cause, LLMProdError):
             collector.add(f"cause of {type(self).__name__}", f"{type(cause).__name__}: {cause}")
         return text

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import llmprod
+from llmprod.testing import FakeBackend
 
 FAST = llmprod.backends.Latency(median=0.005, p99=0.01)
 
@@ -73,3 +74,23 @@ def test_an_unclosed_client_is_closed_when_collected() -> None:
     del c
     gc.collect()
     assert not runner.running
+
+
+def test_a_sync_stream_hands_over_chunks_without_a_round_trip_per_chunk() -> None:
+    with llmprod.Client(FakeBackend(lambda r: " ".join(["word"] * 40)), retry=None, breaker=None) as client:
+        loop = client._runner.loop
+        scheduled = 0
+        original = loop.call_soon_threadsafe
+
+        def counting(*args: object, **kwargs: object) -> object:
+            nonlocal scheduled
+            scheduled += 1
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        try:
+            chunks = list(client.stream("talk"))
+        finally:
+            loop.call_soon_threadsafe = original  # type: ignore[method-assign]
+    assert len(chunks) == 41  # 40 words and the final chunk
+    assert scheduled == 1  # the stream was started once; no call per chunk crossed the threads

@@ -78,3 +78,114 @@ def test_messages_keep_parts_tool_calls_and_extra_body() -> None:
 def test_api_key_is_not_in_the_request_repr() -> None:
     request = build_request("hi", api_key="sk-secret-do-not-show")
     assert "sk-secret-do-not-show" not in repr(request)
+
+
+LONE_SURROGATE = "caf\udce9"  # what a bytes.decode(errors="surrogateescape") leaves behind
+NAN, INF = float("nan"), float("inf")
+CIRCULAR: dict[str, Any] = {}
+CIRCULAR["self"] = CIRCULAR
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"prompt": LONE_SURROGATE}, "prompt"),
+        ({"messages": [{"role": "user", "content": LONE_SURROGATE}]}, "messages[0].content"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": LONE_SURROGATE}]}]},
+            "messages[0].content[0].text",
+        ),
+        ({"messages": [{"role": "user", "content": "x", "name": LONE_SURROGATE}]}, "messages[0].name"),
+        ({"prompt": "x", "system": LONE_SURROGATE}, "system"),
+        ({"prompt": "x", "stop": ["ok", LONE_SURROGATE]}, "stop"),
+        ({"prompt": "x", "model": LONE_SURROGATE}, "model"),
+        ({"prompt": "x", "user": LONE_SURROGATE}, "user"),
+        ({"prompt": "x", "api_key": LONE_SURROGATE}, "api_key"),
+        ({"prompt": "x", "extra_body": {"top_k": NAN}}, "extra_body.top_k"),
+        ({"prompt": "x", "extra_body": {"nested": {"deep": [1, INF]}}}, "extra_body.nested.deep[1]"),
+        ({"prompt": "x", "extra_body": {"ids": {1, 2}}}, "extra_body.ids"),
+        ({"prompt": "x", "extra_body": {"blob": b"raw"}}, "extra_body.blob"),
+        ({"prompt": "x", "extra_body": {"when": object()}}, "extra_body.when"),
+        ({"prompt": "x", "extra_body": {"loop": CIRCULAR}}, "extra_body.loop" + ".self" * 64),
+        ({"prompt": "x", "extra_body": {"k": {(1, 2): "tuple key"}}}, "extra_body.k"),
+        ({"prompt": "x", "extra_body": {5: "a non-string top-level field"}}, "extra_body"),
+        ({"prompt": "x", "extra_body": {"text": LONE_SURROGATE}}, "extra_body.text"),
+        (
+            {"prompt": "x", "tools": [{"type": "function", "function": {"name": "f", "parameters": {"max": NAN}}}]},
+            "tools[0].function.parameters.max",
+        ),
+        ({"prompt": "x", "tools": "not a list"}, "tools"),
+        ({"prompt": "x", "tool_choice": 3}, "tool_choice"),
+        (
+            {"prompt": "x", "tool_choice": {"type": "function", "function": {"name": LONE_SURROGATE}}},
+            "tool_choice.function.name",
+        ),
+        (
+            {"prompt": "x", "response_format": {"type": "json_schema", "json_schema": {"x": INF}}},
+            "response_format.json_schema.x",
+        ),
+        ({"prompt": "x", "response_format": "json"}, "response_format"),
+        ({"messages": [{"role": "assistant", "content": None, "tool_calls": 5}]}, "messages[0].tool_calls"),
+        (
+            {"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": NAN}]}]},
+            "messages[0].tool_calls[0].id",
+        ),
+        ({"messages": [{"role": ["user"], "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": {"user": 1}, "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": "x", 3: "int key"}]}, "messages[0]"),
+        ({"messages": [{"role": "tool", "content": "x", "tool_call_id": 7}]}, "messages[0].tool_call_id"),
+        ({"prompt": "x", "user": 123}, "user"),
+        ({"prompt": "x", "tenant": ["acme"]}, "tenant"),
+        ({"prompt": "x", "api_key": 123}, "api_key"),
+        ({"prompt": "x", "slo": {"batch"}}, "slo"),
+        ({"prompt": "x", "region": 1}, "region"),
+        ({"prompt": "x", "cache": {"lookup": False}}, "cache"),
+        ({"prompt": "x", "cache": llmprod.CacheControl(ttl=NAN)}, "cache"),
+        ({"prompt": "x", "cache": llmprod.CacheControl(ttl="60")}, "cache"),
+        ({"prompt": "x", "cache": llmprod.CacheControl(lookup="no")}, "cache"),
+        ({"prompt": "x", "tags": {"team": LONE_SURROGATE}}, "tags"),
+    ],
+)
+def test_input_that_cannot_be_sent_is_refused_before_sending(kwargs: dict[str, Any], field: str) -> None:
+    prompt = kwargs.pop("prompt", None)
+    with pytest.raises(llmprod.InvalidRequestError) as info:
+        build_request(prompt, **kwargs)
+    assert info.value.field == field
+
+
+def test_json_values_that_are_fine_pass() -> None:
+    request = build_request(
+        "x",
+        extra_body={"logit_bias": {50256: -100}, "top_k": 5, "flags": (True, None, 1.5), "name": "café"},
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        tool_choice="auto",
+        response_format={"type": "json_object"},
+        user="",
+    )
+    assert request.extra_body["logit_bias"] == {50256: -100}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "secret"),
+    [
+        ({"messages": [{"role": "jo.smith@example.com", "content": "x"}]}, "jo.smith@example.com"),
+        ({"messages": [{"role": "user", "content": "x", "sk-live-0123456789abcdef": 1}]}, "sk-live-0123456789abcdef"),
+        ({"prompt": "x", "model": 4155550123}, "4155550123"),
+        ({"prompt": "x", "temperature": "jo.smith@example.com"}, "jo.smith@example.com"),
+        ({"prompt": "x", "max_tokens": "sk-live-0123456789abcdef"}, "sk-live-0123456789abcdef"),
+        ({"prompt": "x", "seed": "jo.smith@example.com"}, "jo.smith@example.com"),
+        ({"prompt": "x", "extra_body": {"jo.smith@example.com": NAN}}, "jo.smith@example.com"),
+        ({"prompt": "x", "user": ["jo.smith@example.com"]}, "jo.smith@example.com"),
+    ],
+)
+def test_errors_name_the_type_and_the_allowed_values_never_the_value(kwargs: dict[str, Any], secret: str) -> None:
+    prompt = kwargs.pop("prompt", None)
+    with pytest.raises(llmprod.InvalidRequestError) as info:
+        build_request(prompt, **kwargs)
+    assert secret not in str(info.value) and secret not in repr(info.value.args)
+
+
+def test_an_unknown_role_names_the_roles_allowed() -> None:
+    with pytest.raises(llmprod.InvalidRequestError) as info:
+        build_request(None, messages=[{"role": "wizard", "content": "x"}])
+    assert "'assistant'" in str(info.value) and "'user'" in str(info.value) and "wizard" not in str(info.value)

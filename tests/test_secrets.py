@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import llmprod
+from llmprod import errors
 from llmprod.layers import as_layer
 from llmprod.layers.ratelimit import RateLimitLayer
 from llmprod.testing import FakeBackend, Fault, FaultServer
@@ -120,3 +121,59 @@ def test_scrub_secrets(text: str, expected: str | None) -> None:
     from llmprod._safety.secrets import scrub_secrets
 
     assert scrub_secrets(text) == (text if expected is None else expected)
+
+
+@pytest.mark.parametrize("mode", ["chat", "stream"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'{{"id": "x", "echo": "Bearer {OPENAI_TEST_KEY}", "choices": [{{"mess',
+        f"<html>key={OPENAI_TEST_KEY} jo.smith@example.com said hello</html>",
+        f'{{"choices": [{{"message": {{"content": 5}}}}], "key": "{OPENAI_TEST_KEY}"}}',
+    ],
+    ids=["broken JSON", "html", "wrong shape"],
+)
+async def test_a_malformed_body_that_echoes_a_key_is_not_quoted(
+    fault_server: FaultServer, mode: str, body: str
+) -> None:
+    fault_server.push(Fault(body=body.encode()))
+    backend = llmprod.OpenAICompatible(model="m", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
+    async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
+        with pytest.raises(errors.MalformedResponseError) as caught:
+            if mode == "chat":
+                await client.chat("hi")
+            else:
+                [c async for c in client.stream("hi")]
+    _assert_clean(caught.value)
+    assert "jo.smith@example.com" not in str(caught.value)  # nor anything else the body said
+
+
+async def test_a_key_cut_by_the_error_length_limit_is_still_scrubbed(fault_server: FaultServer) -> None:
+    # The provider's message is kept to 500 characters: scrubbing must come first, or the
+    # cut leaves a key prefix too short to look like a key.
+    message = "x" * 490 + " " + OPENAI_TEST_KEY
+    fault_server.push(Fault.error(400, message))
+    backend = llmprod.OpenAICompatible(model="m", base_url=fault_server.url, api_key=OPENAI_TEST_KEY)
+    async with llmprod.AsyncClient(backend, retry=None, breaker=None, telemetry=False) as client:
+        with pytest.raises(errors.BadRequestError) as caught:
+            await client.chat("hi")
+    assert OPENAI_TEST_KEY[:8] not in str(caught.value)
+
+
+def test_a_cohere_generation_error_that_echoes_a_key_is_scrubbed() -> None:
+    from llmprod.backends.cohere import finish_reason
+
+    bare = "Zx81kLmN0pQrStUvWxYz12AbCdEfGhIjKlMnOpQr"  # the shape of a real Cohere key: 40 random characters
+    with pytest.raises(errors.ServerError) as caught:
+        finish_reason("ERROR", deployment="cohere:m", error=f"refused Bearer {COHERE_TEST_KEY}; key {bare}")
+    assert COHERE_TEST_KEY not in str(caught.value) and bare not in str(caught.value)
+
+
+def test_a_transport_error_quoting_a_url_with_a_key_is_scrubbed() -> None:
+    import httpx
+
+    from llmprod.backends._http import map_http_errors
+
+    with pytest.raises(errors.ProviderConnectionError) as caught, map_http_errors("d"):
+        raise httpx.ReadError(f"failed reading https://h/v1?api_key={OPENAI_TEST_KEY}&x=1")
+    assert OPENAI_TEST_KEY not in str(caught.value)

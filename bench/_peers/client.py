@@ -71,6 +71,10 @@ class Peer:
     def sync_call(self, text: str) -> str:
         raise NotImplementedError
 
+    def sync_stream(self, text: str) -> float | None:
+        """Seconds to read a whole stream from sync code (None: the client has no sync stream)."""
+        return None
+
     async def cache_call(self, text: str) -> str:
         """The same request again: answered from the client's cache."""
         return await self.call(text)
@@ -113,6 +117,13 @@ class Httpx(Peer):
                 if _sse_text(line) and not first:
                     first = time.perf_counter() - t0
         return first, time.perf_counter() - t0
+
+    def sync_stream(self, text: str) -> float | None:
+        t0 = time.perf_counter()
+        with self.sync_client.stream("POST", "/chat/completions", json=body(text, stream=True)) as r:
+            for line in r.iter_lines():
+                _sse_text(line)
+        return time.perf_counter() - t0
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -281,6 +292,12 @@ class Llmprod(Peer):
     def sync_call(self, text: str) -> str:
         return self.sync_client.chat(text, max_tokens=50, temperature=0).text
 
+    def sync_stream(self, text: str) -> float | None:
+        t0 = time.perf_counter()
+        for _chunk in self.sync_client.stream(text, max_tokens=50, temperature=0):
+            pass
+        return time.perf_counter() - t0
+
     async def stream(self, text: str) -> tuple[float, float]:
         t0, first = time.perf_counter(), 0.0
         async for chunk in self.client.stream(text, max_tokens=50, temperature=0):
@@ -292,6 +309,14 @@ class Llmprod(Peer):
         await self.client.aclose()
         await self.cached.aclose()
         self.sync_client.close()
+
+
+class LlmprodDefaults(Llmprod):
+    """``llmprod.AsyncClient(backend)``: what a user gets without a keyword (retry,
+    breaker, deadline, telemetry hooks, stats and the ledger)."""
+
+    def options(self) -> dict[str, Any]:
+        return {}
 
 
 class LlmprodFull(Llmprod):
@@ -326,6 +351,7 @@ PEERS: dict[str, type[Peer]] = {
     "litellm": LiteLLM,
     "litellm-router": LiteLLMRouter,
     "llmprod-bare": Llmprod,
+    "llmprod-defaults": LlmprodDefaults,
     "llmprod-full": LlmprodFull,
 }
 
@@ -417,6 +443,11 @@ async def figures(name: str, url: str, quick: bool) -> dict[str, Any]:
     out["c64"] = await concurrent(lambda: peer.call(prompt()), 64, seconds)
     out["c256"] = await concurrent(lambda: peer.call(prompt()), 256, seconds)
     out["stream"] = await streams(peer, int((100 if slow else 300) * scale))
+    if peer.sync_stream("warm") is not None:
+        loop = asyncio.get_running_loop()
+        n_stream = int(300 * scale)
+        totals = await loop.run_in_executor(None, lambda: [peer.sync_stream(prompt()) for _ in range(n_stream)])
+        out["stream_sync"] = {"total_p50": statistics.median(t for t in totals if t is not None) * 1e3}
     if peer.cache:
         cached = prompt()
         out["cache_hit"] = _summary_us(await sequential(lambda: peer.cache_call(cached), int(2000 * scale)))

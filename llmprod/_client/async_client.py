@@ -115,6 +115,11 @@ class AsyncClient:
         """The stack this client built, outer to inner, and its deployments."""
         return describe(self.specs, self.deployments)
 
+    def _repr_html_(self) -> str:
+        from .._core.display import preformatted
+
+        return preformatted(repr(self) + "\n" + self.describe())
+
     @classmethod
     def from_config(cls, source: str | Path | Mapping[str, Any], **overrides: Any) -> AsyncClient:
         """Build a client from a TOML/YAML/JSON file or a dict (see the configuration docs).
@@ -270,6 +275,16 @@ class AsyncClient:
         ``"hallucination"``): it reaches the hooks as a :class:`Feedback` event (metrics,
         a span linked to the call's span, ``stats().counts``)."""
         self._emit(feedback_event(response_id, score, label))
+
+    async def start(self) -> None:
+        """Start every backend that has something to start (an in-process engine loads
+        its model), so that the first call does not pay for it within its deadline.
+        Optional: a backend not started starts on its first call."""
+        for deployment in self.deployments:
+            for replica in deployment.replicas:
+                start = getattr(replica, "start", None)
+                if start is not None:
+                    await start()
 
     async def aclose(self) -> None:
         """Close every backend (connections, engines). The client is unusable after."""

@@ -120,6 +120,10 @@ class Client:
         """See :meth:`AsyncClient.feedback`; the hooks run on the client's loop thread."""
         self._runner.run(_emit_on_loop(self._async._emit, feedback_event(response_id, score, label)))
 
+    def start(self) -> None:
+        """See :meth:`AsyncClient.start`: engines load on the client's own loop thread."""
+        self._runner.run(self._async.start())
+
     def close(self) -> None:
         """End the calls in flight, close the backends (connections, engines), stop the thread."""
         self._finalizer()

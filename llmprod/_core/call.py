@@ -139,6 +139,7 @@ class Opened:
         "_finishers",
         "attempts",
         "cached",
+        "chunk_gaps",
         "cost",
         "final",
         "first",
@@ -150,6 +151,7 @@ class Opened:
         "rest",
         "route_reason",
         "stale",
+        "tenant",
         "tier",
         "usage",
     )
@@ -171,10 +173,12 @@ class Opened:
         self.cached = False
         self.stale = False
         self.tier: str | None = None
+        self.tenant: str | None = None  # when a layer below resolved it (the caller's API key)
         self.route_reason: str | None = None
         self.flags: tuple[str, ...] = ()
         self.pii: dict[str, int] | None = None
         self.opened_at = 0.0
+        self.chunk_gaps: list[float] | None = None  # filled by the telemetry layer when an SDK records
         self.final: ChatResponse | None = None  # the caller's response, once built
         self._finishers: list[tuple[Finisher, Any]] = []
         self._closed = False
@@ -219,6 +223,7 @@ class Opened:
         copy.cached = self.cached
         copy.stale = self.stale
         copy.tier = self.tier
+        copy.tenant = self.tenant
         copy.route_reason = self.route_reason
         copy.flags = self.flags
         copy.pii = self.pii
@@ -395,6 +400,10 @@ async def stream(layer: Layer, call: Call) -> AsyncIterator[ChatChunk]:
         opened.response = chunk.response
         if chunk.text:
             received.append(chunk.text)
+        if rest is not None:  # the final chunk came: the iterators below stop here, now
+            aclose = getattr(rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
         await opened.close(None)
     except BaseException as exc:
         await _close_after(opened, exc)

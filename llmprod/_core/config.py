@@ -6,6 +6,7 @@ Each one configures one layer. They hold no state and import nothing heavy, so
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -13,11 +14,71 @@ from typing import Any, Literal
 from .errors import ConfigError
 
 
-def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
-    if value is None:
+def _number(name: str, value: object, *, low: float = 0.0, allow_low: bool = False, optional: bool = False) -> None:
+    """``value`` is a finite real number above ``low`` (or at it, with ``allow_low``); None when ``optional``."""
+    if value is None and optional:
         return
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}", path=name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"must be a number, got {type(value).__name__}", path=name)
+    if not math.isfinite(value):
+        raise ConfigError(f"must be a finite number, got {value!r}", path=name)
+    if value < low or (value == low and not allow_low):
+        raise ConfigError(f"must be {'>=' if allow_low else '>'} {low:g}, got {value!r}", path=name)
+
+
+def _positive(name: str, value: object, *, allow_zero: bool = False, optional: bool = True) -> None:
+    _number(name, value, allow_low=allow_zero, optional=optional)
+
+
+def _integer(name: str, value: object, *, low: int = 1, optional: bool = False) -> None:
+    """``value`` is an int (not a bool) of at least ``low``; None when ``optional``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"must be an integer, got {type(value).__name__}", path=name)
+    if value < low:
+        raise ConfigError(f"must be >= {low}, got {value!r}", path=name)
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        shown = repr(value) if isinstance(value, str) and len(value) <= 40 else type(value).__name__
+        raise ConfigError(f"must be one of {', '.join(map(repr, allowed))}, got {shown}", path=name)
+
+
+def _flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"must be True or False, got {type(value).__name__}", path=name)
+
+
+def _text(name: str, value: object, *, optional: bool = False, empty: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or (not empty and not value):
+        raise ConfigError(f"must be a {'non-empty ' if not empty else ''}string, got {type(value).__name__}", path=name)
+
+
+def _url(name: str, value: object) -> None:
+    """An optional Redis URL; never echoed (it may hold a password)."""
+    if value is not None and not (isinstance(value, str) and value):
+        raise ConfigError(f"must be a URL string or None, got {type(value).__name__}", path=name)
+
+
+def _sequence(name: str, value: object, *, of: type | tuple[type, ...] | None = None, what: str = "") -> None:
+    """A list or tuple (never one string), whose items are all ``of`` when given."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise ConfigError(f"must be a list, got {type(value).__name__}", path=name)
+    for i, item in enumerate(value):
+        if of is not None and not isinstance(item, of):
+            raise ConfigError(f"must be {what}, got {type(item).__name__}", path=f"{name}[{i}]")
+
+
+def _callables(name: str, value: object) -> None:
+    _sequence(name, value)
+    items: Sequence[object] = value  # type: ignore[assignment]
+    for i, item in enumerate(items):
+        if not callable(item):
+            raise ConfigError(f"must be callable, got {type(item).__name__}", path=f"{name}[{i}]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,8 +95,8 @@ class Timeout:
 
     def __post_init__(self) -> None:
         for name in ("total", "attempt", "connect", "stream_idle"):
-            _positive(f"timeout.{name}", getattr(self, name))
-        _positive("timeout.grace", self.grace, allow_zero=True)
+            _positive(f"timeout.{name}", getattr(self, name), optional=False)
+        _positive("timeout.grace", self.grace, allow_zero=True, optional=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,12 +115,14 @@ class Retry:
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ConfigError(f"must be >= 1, got {self.attempts!r}", path="retry.attempts")
-        _positive("retry.initial", self.initial, allow_zero=True)
-        _positive("retry.maximum", self.maximum, allow_zero=True)
-        if not 0 <= self.jitter <= 1:
+        _integer("retry.attempts", self.attempts)
+        _positive("retry.initial", self.initial, allow_zero=True, optional=False)
+        _positive("retry.maximum", self.maximum, allow_zero=True, optional=False)
+        _number("retry.exp_base", self.exp_base, low=1.0, allow_low=True)  # below 1 the waits would shrink
+        _positive("retry.jitter", self.jitter, allow_zero=True, optional=False)
+        if self.jitter > 1:
             raise ConfigError(f"must be within [0, 1], got {self.jitter!r}", path="retry.jitter")
+        _positive("retry.max_retry_after", self.max_retry_after, allow_zero=True, optional=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,14 +145,14 @@ class Breaker:
     redis_url: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.fail_max is not None and self.fail_max < 1:
-            raise ConfigError(f"must be >= 1, got {self.fail_max!r}", path="breaker.fail_max")
-        if not 0 < self.failure_rate <= 1:
+        _integer("breaker.fail_max", self.fail_max, optional=True)
+        _positive("breaker.failure_rate", self.failure_rate, optional=False)
+        if self.failure_rate > 1:
             raise ConfigError(f"must be within (0, 1], got {self.failure_rate!r}", path="breaker.failure_rate")
-        if self.minimum_calls < 1:
-            raise ConfigError(f"must be >= 1, got {self.minimum_calls!r}", path="breaker.minimum_calls")
-        _positive("breaker.window", self.window)
-        _positive("breaker.reset_timeout", self.reset_timeout)
+        _integer("breaker.minimum_calls", self.minimum_calls)
+        _positive("breaker.window", self.window, optional=False)
+        _positive("breaker.reset_timeout", self.reset_timeout, optional=False)
+        _url("breaker.redis_url", self.redis_url)
 
 
 BalanceStrategy = Literal["round_robin", "least_inflight", "latency", "weighted"]
@@ -108,10 +171,12 @@ class Hedge:
     min_delay: float = 0.01
 
     def __post_init__(self) -> None:
-        if self.delay != "p95":
-            _positive("hedge.delay", float(self.delay))
-        if not 0 < self.max_extra <= 1:
+        if not (isinstance(self.delay, str) and self.delay == "p95"):
+            _positive("hedge.delay", self.delay, optional=False)
+        _positive("hedge.max_extra", self.max_extra, optional=False)
+        if self.max_extra > 1:
             raise ConfigError(f"must be within (0, 1], got {self.max_extra!r}", path="hedge.max_extra")
+        _positive("hedge.min_delay", self.min_delay, allow_zero=True, optional=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,13 +202,15 @@ class Cache:
     namespace: str = "llmprod"
 
     def __post_init__(self) -> None:
-        _positive("cache.ttl", self.ttl)
-        _positive("cache.stale_ttl", self.stale_ttl, allow_zero=True)
-        _positive("cache.redis_timeout", self.redis_timeout)
-        if self.max_entries < 1:
-            raise ConfigError(f"must be >= 1, got {self.max_entries!r}", path="cache.max_entries")
-        if self.max_bytes < 1:
-            raise ConfigError(f"must be >= 1, got {self.max_bytes!r}", path="cache.max_bytes")
+        _positive("cache.ttl", self.ttl, optional=False)
+        _positive("cache.stale_ttl", self.stale_ttl, allow_zero=True, optional=False)
+        _positive("cache.redis_timeout", self.redis_timeout, optional=False)
+        _integer("cache.max_entries", self.max_entries)
+        _integer("cache.max_bytes", self.max_bytes)
+        _flag("cache.coalesce", self.coalesce)
+        _flag("cache.cache_nondeterministic", self.cache_nondeterministic)
+        _url("cache.redis_url", self.redis_url)
+        _text("cache.namespace", self.namespace, empty=False)
 
 
 PIIMode = Literal["mask", "pseudonymize"]
@@ -167,8 +234,16 @@ class PII:
     detectors: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
-        if self.mode not in ("mask", "pseudonymize"):
-            raise ConfigError(f"must be 'mask' or 'pseudonymize', got {self.mode!r}", path="pii.mode")
+        _choice("pii.mode", self.mode, ("mask", "pseudonymize"))
+        _flag("pii.restore", self.restore)
+        _flag("pii.redact_output", self.redact_output)
+        if self.entities is not None:
+            _sequence("pii.entities", self.entities, of=str, what="an entity name")
+        _sequence("pii.detectors", self.detectors)
+        if self.detectors:
+            from ..pii._detectors import Detector
+
+            _sequence("pii.detectors", self.detectors, of=Detector, what="a llmprod.pii.Detector")
 
 
 BudgetWindow = Literal["total", "day", "month"]
@@ -193,8 +268,11 @@ class Budget:
     def __post_init__(self) -> None:
         _positive("budget.hard", self.hard, allow_zero=True)
         _positive("budget.soft", self.soft, allow_zero=True)
-        if self.window not in ("total", "day", "month"):
-            raise ConfigError(f"must be 'total', 'day' or 'month', got {self.window!r}", path="budget.window")
+        _choice("budget.window", self.window, ("total", "day", "month"))
+        _text("budget.per", self.per)
+        if self.on_soft is not None and not callable(self.on_soft):
+            raise ConfigError(f"must be callable or None, got {type(self.on_soft).__name__}", path="budget.on_soft")
+        _url("budget.redis_url", self.redis_url)
         if self.per not in ("client", "tenant") and not self.per.startswith("tag:"):
             raise ConfigError(f"must be 'client', 'tenant' or 'tag:NAME', got {self.per!r}", path="budget.per")
 
@@ -216,10 +294,9 @@ class RateLimit:
     def __post_init__(self) -> None:
         _positive("rate_limit.requests_per_minute", self.requests_per_minute)
         _positive("rate_limit.tokens_per_minute", self.tokens_per_minute)
-        if self.per not in ("api_key", "tenant", "client"):
-            raise ConfigError(f"must be 'api_key', 'tenant' or 'client', got {self.per!r}", path="rate_limit.per")
-        if self.on_limit not in ("wait", "reject"):
-            raise ConfigError(f"must be 'wait' or 'reject', got {self.on_limit!r}", path="rate_limit.on_limit")
+        _choice("rate_limit.per", self.per, ("api_key", "tenant", "client"))
+        _choice("rate_limit.on_limit", self.on_limit, ("wait", "reject"))
+        _url("rate_limit.redis_url", self.redis_url)
 
 
 GuardAction = Literal["block", "flag", "replace"]
@@ -247,19 +324,19 @@ class Guards:
 
     def __post_init__(self) -> None:
         for name in ("max_prompt_tokens", "max_messages", "max_chars"):
-            _positive(f"guards.{name}", getattr(self, name))
-        if self.injection not in ("block", "flag", "off"):
-            raise ConfigError(f"must be 'block', 'flag' or 'off', got {self.injection!r}", path="guards.injection")
-        if not 0 < self.injection_threshold <= 1:
+            _integer(f"guards.{name}", getattr(self, name), optional=True)
+        _choice("guards.injection", self.injection, ("block", "flag", "off"))
+        _positive("guards.injection_threshold", self.injection_threshold, optional=False)
+        if self.injection_threshold > 1:
             raise ConfigError(
                 f"must be within (0, 1], got {self.injection_threshold!r}", path="guards.injection_threshold"
             )
-        if self.output_action not in ("block", "flag", "replace"):
-            raise ConfigError(
-                f"must be 'block', 'flag' or 'replace', got {self.output_action!r}", path="guards.output_action"
-            )
+        _callables("guards.output_classifiers", self.output_classifiers)
+        _choice("guards.output_action", self.output_action, ("block", "flag", "replace"))
+        _text("guards.output_replacement", self.output_replacement)
         if isinstance(self.blocklist, str):
             raise ConfigError("must be a list of terms, not one string", path="guards.blocklist")
+        _sequence("guards.blocklist", self.blocklist, of=str, what="a string")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -273,3 +350,10 @@ class Telemetry:
     capture_content: bool = False
     stats_window: float = 300.0
     metric_labels: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _flag("telemetry.enabled", self.enabled)
+        _flag("telemetry.capture_content", self.capture_content)
+        _positive("telemetry.stats_window", self.stats_window, optional=False)
+        if not isinstance(self.metric_labels, Mapping) or not all(isinstance(k, str) for k in self.metric_labels):
+            raise ConfigError("must map label names (strings) to values", path="telemetry.metric_labels")

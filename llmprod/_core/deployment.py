@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .backend import Backend
-from .config import BalanceStrategy, Hedge
+from .config import BalanceStrategy, Hedge, _choice, _integer, _positive, _sequence
 from .errors import ConfigError
 
 
@@ -33,16 +33,37 @@ class Deployment:
     gpus: int = 1
 
     def __post_init__(self) -> None:
-        if self.gpu_hourly_usd is not None and (isinstance(self.gpu_hourly_usd, bool) or self.gpu_hourly_usd < 0):
-            raise ConfigError(f"must be >= 0, got {self.gpu_hourly_usd!r}", path="deployment.gpu_hourly_usd")
-        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 1:
-            raise ConfigError(f"must be an integer >= 1, got {self.gpus!r}", path="deployment.gpus")
+        _positive("deployment.gpu_hourly_usd", self.gpu_hourly_usd, allow_zero=True)
+        _integer("deployment.gpus", self.gpus)
+        _sequence("deployment.replicas", self.replicas)
         if not self.replicas:
             raise ConfigError("needs at least one replica", path="deployment.replicas")
-        if self.weights is not None and len(self.weights) != len(self.replicas):
-            raise ConfigError("needs one weight per replica", path="deployment.weights")
-        if self.balance not in ("round_robin", "least_inflight", "latency", "weighted"):
-            raise ConfigError(f"unknown strategy {self.balance!r}", path="deployment.balance")
+        for i, replica in enumerate(self.replicas):
+            if not isinstance(replica, Backend) or not isinstance(getattr(replica, "name", None), str):
+                raise ConfigError(
+                    f"must be a backend (name, complete, stream, aclose), got {type(replica).__name__}",
+                    path=f"deployment.replicas[{i}]",
+                )
+        if self.name is not None and not (isinstance(self.name, str) and self.name):
+            raise ConfigError(
+                f"must be a non-empty string or None, got {type(self.name).__name__}", path="deployment.name"
+            )
+        if self.weights is not None:
+            _sequence("deployment.weights", self.weights)
+            if len(self.weights) != len(self.replicas):
+                raise ConfigError("needs one weight per replica", path="deployment.weights")
+            for i, weight in enumerate(self.weights):
+                _positive(f"deployment.weights[{i}]", weight, allow_zero=True, optional=False)
+            if not any(self.weights):
+                raise ConfigError("needs at least one weight above 0", path="deployment.weights")
+        _choice("deployment.balance", self.balance, ("round_robin", "least_inflight", "latency", "weighted"))
+        if self.hedge is not None and not isinstance(self.hedge, Hedge):
+            raise ConfigError(
+                f"must be a llmprod.Hedge or None, got {type(self.hedge).__name__}", path="deployment.hedge"
+            )
+        for field in ("region", "tier"):
+            if getattr(self, field) is not None and not isinstance(getattr(self, field), str):
+                raise ConfigError("must be a string or None", path=f"deployment.{field}")
 
     @property
     def label(self) -> str:

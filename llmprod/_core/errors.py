@@ -22,7 +22,7 @@
     │   ├── ProviderConnectionError  the connection failed
     │   │   └── ConnectError         ... before the request was sent (certainly unbilled)
     │   ├── ProviderTimeoutError     an attempt ran out of time
-    │   └── MalformedResponseError   invalid JSON or an unexpected shape
+    │   └── MalformedResponseError   a 200 whose body is not JSON or not the expected shape (retryable)
     ├── DeadlineExceededError        the call's overall deadline passed (also a TimeoutError)
     ├── StreamInterruptedError       a stream broke after its first chunk (``partial_text``)
     └── AllBackendsFailedError       every deployment failed (``errors``)
@@ -223,7 +223,11 @@ class ProviderTimeoutError(ProviderError, TimeoutError):
 
 
 class MalformedResponseError(ProviderError):
-    """The provider answered with invalid JSON or a shape we do not understand."""
+    """The provider answered 200 with a body that is not JSON, not an event stream, or
+    not the shape its API defines: a provider fault, retried like a 5xx, on chat and
+    stream alike. The message never quotes the body (it may echo a key or the prompt)."""
+
+    retryable = True
 
 
 class DeadlineExceededError(LLMProdError, TimeoutError):

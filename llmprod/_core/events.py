@@ -43,6 +43,7 @@ class CallFinished:
     tags: Mapping[str, str] = field(default_factory=dict)
     slo: str | None = None
     ttft: float | None = None
+    chunk_gaps: tuple[float, ...] = ()  # a stream's seconds between chunks (only with an OpenTelemetry SDK)
     operation: str = "chat"  # "chat", "embed" or "responses" (see llmprod._core.call)
 
 

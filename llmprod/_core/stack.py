@@ -141,7 +141,7 @@ def layer_specs(config: StackConfig, deployments: Sequence[Deployment]) -> list[
         specs.append(LayerSpec("fallback", "call", _fallback, about, fans_out=True))
     if c.retry is not None and c.retry.attempts > 1:
         specs.append(LayerSpec("retry", "deployment", _retry, _about_retry(c.retry)))
-    specs.append(LayerSpec("balance", "deployment", _balance, "spreads calls over replicas; hedges", fans_out=True))
+    specs.append(LayerSpec("balance", "deployment", _balance, _about_balance(deployments), fans_out=True))
     if c.breaker is not None:
         specs.append(LayerSpec("breaker", "replica", _breaker, _about_breaker(c.breaker)))
     timeout = c.timeout
@@ -383,6 +383,19 @@ def _about_budget(b: Budget | None) -> str:
         return "prices every answer; no budget"
     limits = ", ".join(f"{k} ${v:g}" for k, v in (("hard", b.hard), ("soft", b.soft)) if v is not None)
     return f"prices every answer; budget {limits} per {b.per} per {b.window}"
+
+
+def _about_balance(deployments: Sequence[Deployment]) -> str:
+    parts = []
+    for d in deployments:
+        if len(d.replicas) > 1 or d.hedge is not None:
+            hedge = (
+                ""
+                if d.hedge is None
+                else f", hedged after {d.hedge.delay if d.hedge.delay == 'p95' else f'{d.hedge.delay:g}s'}"
+            )
+            parts.append(f"{d.label}: {d.balance} over {len(d.replicas)} replicas{hedge}")
+    return "; ".join(parts) if parts else "one replica per deployment: nothing to balance"
 
 
 def _about_retry(r: Retry) -> str:

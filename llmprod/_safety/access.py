@@ -59,17 +59,36 @@ class ApiKey:
     budget: Budget | None = None
 
     def __post_init__(self) -> None:
-        if not _HEX64.fullmatch(self.key_sha256):
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"must be a non-empty string, got {type(self.name).__name__}", path="api_key.name")
+        if not isinstance(self.key_sha256, str) or not _HEX64.fullmatch(self.key_sha256):
             raise ConfigError("must be a lowercase SHA-256 hex digest (use ApiKey.create)", path="api_key.key_sha256")
+        if self.tenant is not None and not isinstance(self.tenant, str):
+            raise ConfigError(f"must be a string or None, got {type(self.tenant).__name__}", path="api_key.tenant")
         for field_name in ("models", "routes"):
-            if isinstance(getattr(self, field_name), str):
+            patterns = getattr(self, field_name)
+            if isinstance(patterns, str):
                 raise ConfigError("must be a list of patterns, not one string", path=f"api_key.{field_name}")
+            if patterns is not None and (
+                not isinstance(patterns, Sequence) or not all(isinstance(p, str) for p in patterns)
+            ):
+                raise ConfigError("must be a list of pattern strings, or None", path=f"api_key.{field_name}")
+        if self.rate_limit is not None and not isinstance(self.rate_limit, RateLimit):
+            raise ConfigError(
+                f"must be a llmprod.RateLimit, got {type(self.rate_limit).__name__}", path="api_key.rate_limit"
+            )
+        if self.budget is not None and not isinstance(self.budget, Budget):
+            raise ConfigError(f"must be a llmprod.Budget, got {type(self.budget).__name__}", path="api_key.budget")
 
     @classmethod
     def create(cls, secret: str, *, name: str, **options: Any) -> ApiKey:
         """An entry for ``secret``, which is hashed at once and not kept."""
-        if not secret:
-            raise ConfigError("must not be empty", path="api_key.secret")
+        if not isinstance(secret, str) or not secret:
+            raise ConfigError("must be a non-empty string", path="api_key.secret")
+        try:
+            secret.encode()
+        except UnicodeEncodeError:
+            raise ConfigError("must be valid UTF-8 text (it has a lone surrogate)", path="api_key.secret") from None
         return cls(name=name, key_sha256=hash_key(secret), **options)
 
     def allows_model(self, model: str | None) -> bool:
@@ -86,7 +105,12 @@ class AccessPolicy:
     :class:`AccessDeniedError`, whose message names the key's ``name``, never the key."""
 
     def __init__(self, keys: Iterable[ApiKey]) -> None:
+        if isinstance(keys, str | bytes | ApiKey) or not isinstance(keys, Iterable):
+            raise ConfigError(f"must be a list of llmprod.ApiKey, got {type(keys).__name__}", path="access.keys")
         self.keys: tuple[ApiKey, ...] = tuple(keys)
+        for i, key in enumerate(self.keys):
+            if not isinstance(key, ApiKey):
+                raise ConfigError(f"must be a llmprod.ApiKey, got {type(key).__name__}", path=f"access.keys[{i}]")
         self._by_digest: dict[str, ApiKey] = {}
         for key in self.keys:
             if key.key_sha256 in self._by_digest:

@@ -51,6 +51,18 @@ def _mapped() -> Iterator[None]:
         raise httpx.NetworkError(f"{type(exc).__name__}: {exc}") from exc
 
 
+@contextmanager
+def _unsendable() -> Iterator[None]:
+    """aiohttp refuses a request it cannot write (a line break in a header, an odd URL)
+    with a bare ValueError, before sending anything: httpx calls that a local protocol error."""
+    try:
+        yield
+    except aiohttp.ClientError:
+        raise
+    except (UnicodeError, ValueError) as exc:
+        raise httpx.LocalProtocolError(f"{type(exc).__name__} while writing the request") from exc
+
+
 class _Body(httpx.AsyncByteStream):
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -97,7 +109,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._get_session()
         body = await request.aread()
-        with _mapped():
+        with _mapped(), _unsendable():
             response = await self._send(session, request, body)
         return httpx.Response(
             status_code=response.status,

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any
 from .._core.errors import (
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     ConnectError,
     ContentPolicyError,
     ContextWindowExceededError,
+    InvalidRequestError,
     MalformedResponseError,
     NotFoundError,
     ProviderConnectionError,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     import httpx
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+MAX_ERROR_TEXT = 500  # characters of a provider's error message kept in ours
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -97,7 +100,8 @@ def status_error(
 ) -> ProviderError | RateLimitedError:
     """The typed error for an HTTP error ``status`` (the provider's ``message`` kept)."""
     retry_after = parse_retry_after(headers or {})
-    message = scrub_secrets(message)  # some providers echo the key they were sent
+    # Some providers echo the key they were sent: scrub the whole message, then shorten it.
+    message = scrub_secrets(message)[:MAX_ERROR_TEXT]
     text = f"HTTP {status}: {message}" if message else f"HTTP {status}"
     hint = f"{error_type or ''} {message}".lower()
     kwargs: dict[str, Any] = {
@@ -129,22 +133,42 @@ def status_error(
 
 @contextmanager
 def map_http_errors(deployment: str) -> Iterator[None]:
-    """Translate httpx's transport errors into llmprod's, keeping the cause."""
+    """Translate httpx's transport errors into llmprod's, keeping the cause (unless its
+    text held a key)."""
     import httpx
 
     try:
         yield
-    except httpx.ConnectTimeout as exc:
-        raise ConnectError(f"connect timed out: {exc}", deployment=deployment) from exc
-    except httpx.ConnectError as exc:
-        raise ConnectError(f"could not connect: {exc}", deployment=deployment) from exc
-    except httpx.TimeoutException as exc:
-        raise ProviderTimeoutError(f"{type(exc).__name__}: {exc}", deployment=deployment) from exc
-    except httpx.DecodingError as exc:
-        raise MalformedResponseError(f"undecodable response body: {exc}", deployment=deployment) from exc
-    except httpx.TransportError as exc:
-        # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
-        raise ProviderConnectionError(f"connection broke: {type(exc).__name__}: {exc}", deployment=deployment) from exc
+    except (httpx.TransportError, httpx.DecodingError) as exc:
+        said = _said(exc)
+        # ``from None`` when the text held a key: tracebacks, logging and error trackers
+        # then leave the original (unscrubbed) error out.
+        raise _translated(exc, said, deployment) from (exc if said == str(exc)[:MAX_ERROR_TEXT] else None)
+
+
+def _translated(exc: Exception, said: str, deployment: str) -> ProviderError | InvalidRequestError:
+    """The llmprod error for one of httpx's, most specific first."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ConnectError(f"connect timed out: {said}", deployment=deployment)
+    if isinstance(exc, httpx.ConnectError):
+        return ConnectError(f"could not connect: {said}", deployment=deployment)
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderTimeoutError(f"{type(exc).__name__}: {said}", deployment=deployment)
+    if isinstance(exc, httpx.DecodingError):
+        return MalformedResponseError(f"undecodable response body: {said}", deployment=deployment)
+    if isinstance(exc, httpx.LocalProtocolError):
+        # The request could not be written as HTTP (a header with a line break): ours, not
+        # the provider's, and nothing was sent.
+        return InvalidRequestError(f"cannot be sent as HTTP: {said}", field="request")
+    # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
+    return ProviderConnectionError(f"connection broke: {type(exc).__name__}: {said}", deployment=deployment)
+
+
+def _said(exc: BaseException) -> str:
+    """A transport error's text, scrubbed: it may quote a URL, and a URL may carry a key."""
+    return scrub_secrets(str(exc))[:MAX_ERROR_TEXT]
 
 
 def fast_transport(max_connections: int) -> httpx.AsyncBaseTransport | None:
@@ -188,9 +212,13 @@ class HttpPool:
         if self._client is None or self._loop is not loop or self._client.is_closed:
             import httpx
 
+            try:
+                headers = httpx.Headers(self.headers)
+            except (UnicodeError, ValueError, TypeError):
+                raise ConfigError("HTTP header values must be printable ASCII", path="headers") from None
             self._client = httpx.AsyncClient(
                 base_url=self.base_url,
-                headers=self.headers,
+                headers=headers,
                 timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout),
                 limits=httpx.Limits(
                     max_connections=self.max_connections, max_keepalive_connections=self.max_connections

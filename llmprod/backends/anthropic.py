@@ -29,6 +29,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from .._core.config import _integer
 from .._core.errors import (
     ConfigError,
     InvalidRequestError,
@@ -38,6 +39,7 @@ from .._core.errors import (
     RateLimitedError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
+from . import _checks
 from ._http import HttpPool, status_error
 from ._json_api import expect_object, open_sse, post_json
 
@@ -99,22 +101,45 @@ class Anthropic:
         read_timeout: float | None = None,
         max_connections: int = 100,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        model = _checks.text(model, path="anthropic.model")
+        key = _checks.secret(
+            api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY"), path="anthropic.api_key"
+        )
         if not key:
             raise ConfigError("no API key: pass api_key= or set ANTHROPIC_API_KEY", path="anthropic.api_key")
-        if max_tokens_default < 1:
-            raise ConfigError("must be >= 1", path="anthropic.max_tokens_default")
+        url = _checks.base_url(base_url, path="anthropic.base_url")
+        version = _checks.headers(
+            {"anthropic-version": _checks.text(anthropic_version, path="anthropic.anthropic_version")},
+            path="anthropic.anthropic_version",
+        )
+        _integer("anthropic.max_tokens_default", max_tokens_default)
+        name = _checks.optional_text(name, path="anthropic.name")
+        sent = _checks.headers(headers, path="anthropic.headers")
+        _checks.pool(
+            "anthropic",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
+            region=region,
+        )
+        if url.basic is not None:  # a gateway in front: the key travels as x-api-key, so no clash
+            if _checks.has_header(sent, "authorization"):
+                raise ConfigError(
+                    "carries a user and password, and an authorization header is set too; pass one",
+                    path="anthropic.base_url",
+                )
+            sent["authorization"] = url.basic
         self.model = model
         self.name = name or f"anthropic:{model}"
-        self.base_url = base_url.rstrip("/")
+        self.base_url = url.url
         self.region = region
         self.max_tokens_default = max_tokens_default
         self._pool = HttpPool(
             base_url=self.base_url,
             headers={
-                **(headers or {}),
+                **sent,
                 "x-api-key": key,
-                "anthropic-version": anthropic_version,
+                **version,
                 "content-type": "application/json",
             },
             connect_timeout=connect_timeout,
@@ -276,7 +301,7 @@ def convert_tool_choice(choice: str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(choice, str):
         mapped = {"auto": "auto", "required": "any", "any": "any", "none": "none"}.get(choice)
         if mapped is None:
-            raise InvalidRequestError(f"unknown tool_choice {choice!r}", field="tool_choice")
+            raise InvalidRequestError("must be 'auto', 'required', 'any', 'none' or a tool", field="tool_choice")
         return {"type": mapped}
     if choice.get("type") == "function":
         return {"type": "tool", "name": (choice.get("function") or {}).get("name")}

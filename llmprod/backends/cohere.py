@@ -39,7 +39,9 @@ from .._core.errors import (
     ServerError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
-from ._http import HttpPool
+from .._safety.secrets import scrub_secrets
+from . import _checks
+from ._http import MAX_ERROR_TEXT, HttpPool
 from ._json_api import expect_object, open_sse, post_json
 
 DEFAULT_BASE_URL = "https://api.cohere.com"
@@ -82,17 +84,35 @@ class Cohere:
         read_timeout: float | None = None,
         max_connections: int = 100,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
+        model = _checks.text(model, path="cohere.model")
+        from_env = os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY")
+        key = _checks.secret(api_key if api_key is not None else from_env, path="cohere.api_key")
         if not key:
             raise ConfigError("no API key: pass api_key= or set CO_API_KEY", path="cohere.api_key")
+        url = _checks.base_url(base_url, path="cohere.base_url")
+        if url.basic is not None:
+            raise ConfigError(
+                "carries a user and password, but the API key is the Authorization header; "
+                "put the gateway's credentials in headers= under another name",
+                path="cohere.base_url",
+            )
+        name = _checks.optional_text(name, path="cohere.name")
+        sent = _checks.headers(headers, path="cohere.headers")
+        _checks.pool(
+            "cohere",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
+            region=region,
+        )
         self.model = model
         self.name = name or f"cohere:{model}"
-        self.base_url = base_url.rstrip("/")
+        self.base_url = url.url
         self.region = region
         self._pool = HttpPool(
             base_url=self.base_url,
             headers={
-                **(headers or {}),
+                **sent,
                 "authorization": f"Bearer {key}",
                 "content-type": "application/json",
                 "accept": "application/json",
@@ -230,7 +250,7 @@ def finish_reason(raw: Any, *, deployment: str, error: Any = None) -> str | None
         return None
     reason = str(raw).upper()
     if reason == "ERROR":
-        detail = f": {error}" if error else ""
+        detail = f": {scrub_secrets(str(error))[:MAX_ERROR_TEXT]}" if error else ""
         raise ServerError(f"generation failed (finish_reason ERROR){detail}", deployment=deployment)
     if reason == "TIMEOUT":
         raise ProviderTimeoutError("generation timed out (finish_reason TIMEOUT)", deployment=deployment)

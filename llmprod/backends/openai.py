@@ -40,6 +40,7 @@ from .._core.models import (
     Usage,
     _plain,
 )
+from . import _checks
 from ._http import HttpPool, status_error
 from ._json_api import expect_object, open_sse, post_json
 
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
 _EMBED_PATH = "/embeddings"
-_MAX_ERROR_TEXT = 500
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,23 +123,41 @@ class OpenAICompatible:
         region: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not isinstance(model, str) or not model:
-            raise ConfigError(f"must be a non-empty string, got {model!r}", path="openai.model")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"must be an http(s) URL, got {base_url!r}", path="openai.base_url")
-        if api_key is None and _is_openai(base_url):
-            api_key = os.environ.get("OPENAI_API_KEY")
+        model = _checks.text(model, path="openai.model")
+        url = _checks.base_url(base_url, path="openai.base_url")
+        api_key = _checks.secret(api_key, path="openai.api_key")
+        extra = _checks.headers(headers, path="openai.headers")
+        name = _checks.optional_text(name, path="openai.name")
+        organization = _checks.secret(organization, path="openai.organization")
+        _checks.pool(
+            "openai",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_connections=max_connections,
+            region=region,
+        )
+        if transport is not None and not callable(getattr(transport, "handle_async_request", None)):
+            raise ConfigError(
+                f"must be an httpx.AsyncBaseTransport, got {type(transport).__name__}", path="openai.transport"
+            )
+        if api_key is None and _is_openai(url.url):
+            api_key = _checks.secret(os.environ.get("OPENAI_API_KEY"), path="OPENAI_API_KEY")
             if not api_key:
                 raise ConfigError("no API key: pass api_key= or set OPENAI_API_KEY", path="openai.api_key")
-        if max_connections < 1:
-            raise ConfigError("must be >= 1", path="openai.max_connections")
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self.base_url = url.url
         self.region = region
-        where = "openai" if _is_openai(base_url) else parts.netloc
+        where = "openai" if _is_openai(url.url) else url.netloc
         self.name = name or f"{where}:{model}"
-        sent = {"content-type": "application/json", **(headers or {})}
+        sent = {"content-type": "application/json", **extra}
+        if url.basic is not None:
+            if api_key or _checks.has_header(extra, "authorization"):
+                raise ConfigError(
+                    "carries a user and password, and an API key (or an authorization header) is set too: "
+                    "both would be the Authorization header; pass one (api_key=None for a server that needs none)",
+                    path="openai.base_url",
+                )
+            sent["authorization"] = url.basic
         if api_key:
             sent["authorization"] = f"Bearer {api_key}"
         if organization:
@@ -160,9 +178,9 @@ class OpenAICompatible:
         ``OpenAICompatible.preset("tgi")`` needs no model (TGI serves its one model as
         "tgi"); the others need ``model=``.
         """
-        row = PRESETS.get(preset)
+        row = PRESETS.get(preset) if isinstance(preset, str) else None
         if row is None:
-            raise ConfigError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}", path="openai.preset")
+            raise ConfigError(f"unknown preset; expected one of {sorted(PRESETS)}", path="openai.preset")
         options.setdefault("base_url", row.base_url)
         if row.api_key is not None:
             options.setdefault("api_key", row.api_key)
@@ -291,8 +309,8 @@ def read_error(status: int, body: Any, text: str) -> tuple[str, str | None]:
             kind = body.get("type") or body.get("code")
             return detail, kind if isinstance(kind, str) else None
         if detail is not None:  # FastAPI validation errors: a list of {"loc", "msg", ...}
-            return json.dumps(detail, separators=(",", ":"))[:_MAX_ERROR_TEXT], None
-    return text.strip()[:_MAX_ERROR_TEXT], None
+            return json.dumps(detail, separators=(",", ":")), None
+    return text.strip(), None
 
 
 _TYPE_STATUSES = {

@@ -14,8 +14,10 @@ import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from .._core.errors import ProviderConnectionError, ProviderTimeoutError, RateLimitedError, ServerError
+from .._core.config import _integer, _positive
+from .._core.errors import ConfigError, ProviderConnectionError, ProviderTimeoutError, RateLimitedError, ServerError
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
+from . import _checks
 
 _WORDS = (
     "the request was handled by a simulated model that answers quickly and predictably so that "
@@ -32,6 +34,10 @@ class Latency:
 
     median: float = 0.05
     p99: float = 0.2
+
+    def __post_init__(self) -> None:
+        _positive("latency.median", self.median, allow_zero=True, optional=False)
+        _positive("latency.p99", self.p99, allow_zero=True, optional=False)
 
     def sample(self, rng: random.Random) -> float:
         sigma = max(math.log(self.p99 / self.median) / 2.326, 1e-9) if self.p99 > self.median else 0.0
@@ -63,11 +69,21 @@ class Simulated:
         output_price: float = 0.60,
         context_window: int = 128_000,
     ) -> None:
-        unknown = set(faults) - set(FAULTS)
-        if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULTS}")
-        if not 0 <= failure_rate <= 1:
-            raise ValueError(f"failure_rate must be within [0, 1], got {failure_rate!r}")
+        _checks.text(model, path="simulated.model")
+        _checks.optional_text(name, path="simulated.name")
+        if latency is not None and not isinstance(latency, Latency):
+            raise ConfigError(f"must be a llmprod.Latency, got {type(latency).__name__}", path="simulated.latency")
+        _positive("simulated.tokens_per_second", tokens_per_second, optional=False)
+        _positive("simulated.failure_rate", failure_rate, allow_zero=True, optional=False)
+        if failure_rate > 1:
+            raise ConfigError(f"must be within [0, 1], got {failure_rate!r}", path="simulated.failure_rate")
+        if isinstance(faults, str) or not isinstance(faults, Sequence) or not all(f in FAULTS for f in faults):
+            raise ConfigError(f"must be a list of fault kinds from {FAULTS}", path="simulated.faults")
+        _integer("simulated.seed", seed, low=-(2**63))
+        _integer("simulated.answer_tokens", answer_tokens)
+        _positive("simulated.input_price", input_price, allow_zero=True, optional=False)
+        _positive("simulated.output_price", output_price, allow_zero=True, optional=False)
+        _integer("simulated.context_window", context_window)
         self.model = model
         self.name = name or model
         self.latency = latency or Latency()

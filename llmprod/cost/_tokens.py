@@ -1,14 +1,16 @@
-"""Token counting: tiktoken when its encoding is on disk, an approximation when not.
+"""Token counting: exact with tiktoken's encodings, an approximation when none loads.
 
-The only module that imports tiktoken, and only on the first count. tiktoken downloads
-an encoding the first time it is asked for one, with no timeout; a library on the
-request path must never do that. So before loading we look for the encoding's file in
+The only module that imports tiktoken, and only on the first count. The two encodings
+the model table below names (``o200k_base``, ``cl100k_base``) ship inside the package
+(:mod:`._encodings`), so counts are exact on a host with no network and no tiktoken
+cache. For any other encoding, or when the shipped files were stripped out, we look in
 tiktoken's cache (``TIKTOKEN_CACHE_DIR``, else ``DATA_GYM_CACHE_DIR``, else
-``<tmp>/data-gym-cache``, as tiktoken does). When it is missing we count
-approximately (about four characters a token), flag the count as ``estimated``, log
-one warning, and let a background thread fetch the file, so that with network access
-later counts become exact and no call ever waits. ``LLMPROD_TIKTOKEN_DOWNLOAD=0`` turns
-the background fetch off (air-gapped hosts).
+``<tmp>/data-gym-cache``, as tiktoken does): tiktoken downloads a missing encoding with
+no timeout, and a library on the request path must never wait for that. When nothing
+loads we count approximately (about four characters a token), flag the count as
+``estimated``, log one warning, and let a background thread fetch the file, so that with
+network access later counts become exact and no call ever waits.
+``LLMPROD_TIKTOKEN_DOWNLOAD=0`` turns the background fetch off (air-gapped hosts).
 
 Message counts follow OpenAI's published recipe for chat models: 3 tokens per message,
 the role and content, 1 more for a ``name``, and 3 that prime the reply.
@@ -26,6 +28,8 @@ import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._encodings import load_shipped
 
 if TYPE_CHECKING:
     from tiktoken import Encoding
@@ -122,14 +126,16 @@ class _Encodings:
         with self._lock:
             if name in self._loaded or name in self._missing:
                 return self._loaded.get(name)
-            if cached_file(name) is None:
-                self._unavailable(name)
-                return None
-            import tiktoken
-
             try:
-                encoding = tiktoken.get_encoding(name)
-            except Exception as exc:  # a corrupt cache file: count approximately
+                encoding = load_shipped(name)
+                if encoding is None:
+                    if cached_file(name) is None:
+                        self._unavailable(name)
+                        return None
+                    import tiktoken
+
+                    encoding = tiktoken.get_encoding(name)
+            except Exception as exc:  # a corrupt file: count approximately
                 log.warning("llmprod: could not load tiktoken encoding %s (%s)", name, type(exc).__name__)
                 self._missing.add(name)
                 return None
@@ -218,29 +224,35 @@ def count_messages(messages: Iterable[Message | Mapping[str, Any]], model: str |
 def count_request(request: ChatRequest, model: str | None = None) -> TokenCount:
     """Prompt tokens of ``request`` (its messages, and its tools' JSON if any).
 
-    Several layers need the count of one call (guards, rate limit, budget), and
-    tokenizing is the costly part: the last few counts are kept, keyed by the request's
-    (immutable) messages and tools, so a call's prompt is counted once.
+    Several layers need the count of one call (guards, rate limit, budget), the same
+    prompts come back (a system prompt, a retried or cached question), and tokenizing is
+    the costly part: the last counts are kept, keyed by the (immutable) messages and tools
+    themselves, so a prompt is counted once.
     """
-    model = model or request.model
-    key = encoding_name(model)
-    memo = _recent.get((id(request.messages), id(request.tools), key))
-    if memo is not None and memo[0] is request.messages and memo[1] is request.tools:
-        return memo[2]
+    key: tuple[object, ...] = (request.messages, request.tools, encoding_name(model or request.model))
+    try:
+        memo = _recent.get(key)
+    except TypeError:  # a part that cannot be hashed (a dict in a tool): counted every time
+        return _count(request, model or request.model)
+    if memo is not None:
+        return memo
+    counted = _count(request, model or request.model)
+    if len(_recent) >= _RECENT:
+        with contextlib.suppress(RuntimeError, StopIteration, KeyError):  # another thread changed it: no matter
+            del _recent[next(iter(_recent))]
+    _recent[key] = counted
+    return counted
+
+
+def _count(request: ChatRequest, model: str | None) -> TokenCount:
     counted = count_messages(request.messages, model)
     if request.tools:
         from .._core.models import _plain
 
         tools = count_text(json.dumps(_plain(request.tools), separators=(",", ":"), default=str), model)
         counted = TokenCount(counted.tokens + tools.tokens, counted.estimated or tools.estimated)
-    if len(_recent) >= _RECENT:
-        with contextlib.suppress(RuntimeError, StopIteration):  # another thread changed it: no matter
-            _recent.pop(next(iter(_recent)), None)
-    _recent[(id(request.messages), id(request.tools), key)] = (request.messages, request.tools, counted)
     return counted
 
 
-# (id(messages), id(tools), encoding) -> (messages, tools, count); the objects are kept so
-# their ids stay theirs while the entry lives.
-_recent: dict[tuple[int, int, str], tuple[object, object, TokenCount]] = {}
-_RECENT = 512
+_recent: dict[tuple[object, ...], TokenCount] = {}
+_RECENT = 1024

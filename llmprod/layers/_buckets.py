@@ -48,17 +48,21 @@ def plan(levels: Sequence[float], limits: Sequence[Limit], costs: Sequence[float
 
 
 class MemoryBuckets:
-    """Buckets in this process, keyed by string. Safe across tasks and threads."""
+    """Buckets in this process, one per (key, limit name). Safe across tasks and threads.
+
+    A caller's request and token buckets share its key, so the limit's name is part of
+    a bucket's identity (as it is of the Redis key in ``_buckets_redis``).
+    """
 
     _PRUNE_AT = 10_000
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._state: dict[str, tuple[float, float]] = {}  # key -> (level, stamp)
+        self._state: dict[tuple[str, str], tuple[float, float]] = {}  # (key, limit) -> (level, stamp)
 
-    def _level(self, key: str, limit: Limit, now: float) -> float:
-        level, stamp = self._state.get(key, (limit.capacity, now))
+    def _level(self, bucket: tuple[str, str], limit: Limit, now: float) -> float:
+        level, stamp = self._state.get(bucket, (limit.capacity, now))
         return refill(level, stamp, now, limit)
 
     async def take(
@@ -66,22 +70,24 @@ class MemoryBuckets:
     ) -> Taken:
         with self._lock:  # no await inside: check-and-charge is one step
             now = self._clock()
-            levels = [self._level(k, lim, now) for k, lim in zip(keys, limits, strict=True)]
+            buckets = [(key, limit.name) for key, limit in zip(keys, limits, strict=True)]
+            levels = [self._level(b, lim, now) for b, lim in zip(buckets, limits, strict=True)]
             taken = plan(levels, limits, costs, max_wait)
             if taken.admitted:
-                for key, level, cost in zip(keys, levels, costs, strict=True):
-                    self._state[key] = (level - cost, now)
+                for bucket, level, cost in zip(buckets, levels, costs, strict=True):
+                    self._state[bucket] = (level - cost, now)
                 if len(self._state) > self._PRUNE_AT:
-                    self._prune(now, dict(zip(keys, limits, strict=True)))
+                    self._prune(now, set(buckets))
             return taken
 
     async def give(self, key: str, limit: Limit, amount: float) -> None:
         """Return ``amount`` to a bucket (negative: charge more), capped at its capacity."""
         with self._lock:
             now = self._clock()
-            self._state[key] = (min(limit.capacity, self._level(key, limit, now) + amount), now)
+            bucket = (key, limit.name)
+            self._state[bucket] = (min(limit.capacity, self._level(bucket, limit, now) + amount), now)
 
-    def _prune(self, now: float, fresh: dict[str, Limit]) -> None:
+    def _prune(self, now: float, fresh: set[tuple[str, str]]) -> None:
         # A bucket idle long enough to be full again is the same as no bucket.
         stale = [k for k, (_, stamp) in self._state.items() if k not in fresh and now - stamp > 120.0]
         for key in stale:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -80,6 +80,55 @@ def _other_hash(request: ChatRequest) -> str:
 
 def cache_key(request: ChatRequest, namespace: str) -> str:
     return f"{namespace}:{KEY_VERSION}:{tenant_hash(request)}:{request_hash(request)}"
+
+
+def local_key(request: ChatRequest, namespace: str) -> Hashable:
+    """The same identity as :func:`cache_key`, for a store in this process only: the
+    request's own (immutable) parts in a tuple, hashed by Python, no JSON or sha256.
+    Falls back to :func:`cache_key` when a part cannot be hashed (a dict in ``tools``)."""
+    meta = request.metadata
+    owner = hashlib.sha256(meta.api_key.encode()).hexdigest() if meta.api_key else None
+    key = (
+        namespace,
+        meta.tenant,
+        owner,
+        request.model,
+        request.messages,
+        request.max_tokens,
+        request.temperature,
+        request.top_p,
+        request.stop,
+        request.seed,
+        request.presence_penalty,
+        request.frequency_penalty,
+        request.tools,
+        request.tool_choice,
+        request.response_format,
+        tuple(sorted(request.extra_body.items())) if request.extra_body else (),
+    )
+    try:
+        return LocalKey(key)
+    except TypeError:
+        return cache_key(request, namespace)
+
+
+class LocalKey:
+    """A tuple key whose hash is computed once (a dict lookup would re-hash every message)."""
+
+    __slots__ = ("_hash", "parts")
+
+    def __init__(self, parts: tuple[object, ...]) -> None:
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalKey) and other._hash == self._hash and other.parts == self.parts
+
+    def __repr__(self) -> str:
+        return f"LocalKey({self._hash:#x})"  # never the request's text
 
 
 def is_deterministic(request: ChatRequest) -> bool:

@@ -14,9 +14,10 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from .._core.models import ChatRequest
 from .._core.redis import async_client
 from .._core.redis import errors as redis_errors
-from ._cache_entry import CacheStoreError, Entry, StoreDownError, decode, encode
+from ._cache_entry import CacheStoreError, Entry, StoreDownError, cache_key, decode, encode
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -42,6 +43,9 @@ class RedisStore:
     def _failed(self, exc: BaseException) -> CacheStoreError:
         self._down_until = time.monotonic() + self._backoff
         return CacheStoreError(f"redis failed: {type(exc).__name__}")
+
+    def key(self, request: ChatRequest, namespace: str) -> str:
+        return cache_key(request, namespace)  # shared by processes: a stable digest, no prompt text
 
     async def get(self, key: str) -> Entry | None:
         self._check_up()

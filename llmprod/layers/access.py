@@ -45,4 +45,7 @@ class AccessLayer(Layer):
         return call.with_request(replace(request, metadata=metadata))
 
     async def open(self, call: Call) -> Opened:
-        return await self.inner.open(self._admit(call))
+        admitted = self._admit(call)
+        opened = await self.inner.open(admitted)
+        opened.tenant = admitted.request.metadata.tenant  # the key's tenant: what the call is billed to
+        return opened

@@ -239,6 +239,7 @@ class BreakerLayer(Layer):
         )
         self._probing = False
         self._blocking = config.redis_url is not None
+        self._local = not self._blocking
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed_calls: OrderedDict[str, None] = OrderedDict()
 
@@ -328,6 +329,16 @@ class BreakerLayer(Layer):
                 self._probing = False
 
     async def open(self, call: Call) -> Opened:
+        if self._local and self.storage.state == pybreaker.STATE_CLOSED:
+            # Closed, in memory: a call that succeeds leaves pybreaker nothing to do, so it
+            # is not entered; a failure is handed to it (it decides whether to open).
+            try:
+                opened = await self.inner.open(call)
+            except BaseException as exc:
+                self._closed_outcome(call, exc)
+                raise
+            opened.on_close(self, (None, False, call))
+            return opened
         guard, probe = await self._enter(call)
         try:
             opened = await self.inner.open(call)
@@ -339,7 +350,30 @@ class BreakerLayer(Layer):
 
     async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
         guard, probe, call = state
-        await self._leave(guard, probe, call, error)
+        if guard is None:
+            self._closed_outcome(call, error)
+        else:
+            await self._leave(guard, probe, call, error)
+
+    def _closed_outcome(self, call: Call, exc: BaseException | None) -> None:
+        """What pybreaker would do with a call made while closed, without entering it for
+        a success: a success or a caller's error counts as a success (and resets the
+        consecutive count); a neutral outcome counts as nothing; a failure goes to
+        pybreaker, which counts it and opens the breaker when its rule says so."""
+        told = self._outcome(call, exc)
+        if told is not None and is_neutral(told):
+            return
+        if told is None or isinstance(told, CALLER_ERRORS):
+            self.storage.record(False)
+            if self.storage.window is None and self.storage.counter:
+                self.storage.reset_counter()
+            return
+        guard: AbstractContextManager[None] = self.breaker.calling()
+        try:
+            guard.__enter__()
+        except pybreaker.CircuitBreakerError:
+            return  # another call opened it meanwhile: this failure changes nothing
+        _leave(self.storage, guard, told)
 
 
 def _leave(storage: _Storage, guard: AbstractContextManager[None], exc: BaseException | None) -> None:

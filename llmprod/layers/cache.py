@@ -16,7 +16,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -27,7 +27,7 @@ from .._core.config import Cache
 from .._core.errors import backends_failed
 from .._core.events import CacheLookup, CacheOutcome, Emit
 from .._core.models import ChatRequest, ChatResponse
-from ._cache_entry import CacheStoreError, Entry, cache_key, is_deterministic, is_storable, new_entry
+from ._cache_entry import CacheStoreError, Entry, is_deterministic, is_storable, local_key, new_entry
 
 log = logging.getLogger("llmprod.cache")
 Clock = Callable[[], float]
@@ -36,8 +36,9 @@ Clock = Callable[[], float]
 class CacheStore(Protocol):
     """Where entries live. ``get``/``set`` raise :class:`CacheStoreError` when unreachable."""
 
-    async def get(self, key: str) -> Entry | None: ...
-    async def set(self, key: str, entry: Entry) -> None: ...
+    def key(self, request: ChatRequest, namespace: str) -> Hashable: ...
+    async def get(self, key: Any) -> Entry | None: ...
+    async def set(self, key: Any, entry: Entry) -> None: ...
     def usage(self) -> tuple[int, int] | None: ...
     async def aclose(self) -> None: ...
 
@@ -50,13 +51,16 @@ class MemoryStore:
         self._entries = TLRUCache(maxsize=max_bytes, ttu=_stale_until, timer=clock, getsizeof=_size)
         self._lock = threading.Lock()  # cachetools is not thread-safe; never held across an await
 
-    async def get(self, key: str) -> Entry | None:
+    def key(self, request: ChatRequest, namespace: str) -> Hashable:
+        return local_key(request, namespace)  # this process only: no need to hash it for sharing
+
+    async def get(self, key: Hashable) -> Entry | None:
         with self._lock:
             entry: Entry | None = self._entries.get(key)
             return entry
 
-    async def set(self, key: str, entry: Entry) -> None:
-        entry = replace(entry, size=entry.size + len(key))
+    async def set(self, key: Hashable, entry: Entry) -> None:
+        entry = replace(entry, size=entry.size + 64)  # about what the key holds
         with self._lock:
             try:
                 self._entries[key] = entry
@@ -75,7 +79,7 @@ class MemoryStore:
             self._entries.clear()
 
 
-def _stale_until(_key: str, entry: Entry, _now: float) -> float:
+def _stale_until(_key: Hashable, entry: Entry, _now: float) -> float:
     return entry.stale_until
 
 
@@ -102,19 +106,19 @@ class CacheLayer(Layer):
         self.emit = emit
         self.clock = clock
         self.store = store if store is not None else build_store(config, clock)
-        self._inflight: dict[str, asyncio.Task[Opened]] = {}
+        self._inflight: dict[Hashable, asyncio.Task[Opened]] = {}
 
     def usage(self) -> tuple[int, int] | None:
         """(entries, bytes) for the in-memory store; None for Redis."""
         return self.store.usage()
 
-    def _key(self, request: ChatRequest) -> str | None:
+    def _key(self, request: ChatRequest) -> Hashable | None:
         control = request.metadata.cache
         if not (control.lookup or control.store):
             return None
         if not (self.config.cache_nondeterministic or is_deterministic(request)):
             return None
-        return cache_key(request, self.config.namespace)
+        return self.store.key(request, self.config.namespace)
 
     def _event(self, call: Call, outcome: CacheOutcome, response: ChatResponse | None = None) -> None:
         saved = response if outcome != "miss" and outcome != "error" else None
@@ -129,7 +133,7 @@ class CacheLayer(Layer):
         if lookup or not quiet:
             self._event(call, "error")
 
-    async def _lookup(self, call: Call, key: str) -> tuple[Entry | None, bool]:
+    async def _lookup(self, call: Call, key: Hashable) -> tuple[Entry | None, bool]:
         """The entry found (fresh or within its stale grace), and whether a lookup
         happened. A failing store is a miss, reported as an ``error``, never a failed call."""
         if not call.request.metadata.cache.lookup:
@@ -140,7 +144,7 @@ class CacheLayer(Layer):
             self._store_failed(call, exc, lookup=True)
             return None, False
 
-    async def _store(self, call: Call, key: str, response: ChatResponse) -> None:
+    async def _store(self, call: Call, key: Hashable, response: ChatResponse) -> None:
         control = call.request.metadata.cache
         ttl = self.config.ttl if control.ttl is None else control.ttl
         if not control.store or ttl <= 0 or not is_storable(response):
@@ -172,21 +176,21 @@ class CacheLayer(Layer):
         control = call.request.metadata.cache
         return self.config.coalesce and control.lookup and control.store
 
-    async def _upstream(self, call: Call, key: str) -> Opened:
+    async def _upstream(self, call: Call, key: Hashable) -> Opened:
         """One upstream call, finished here and stored (it may be shared by several callers)."""
         opened = await self.inner.open(call)
         await opened.close(None)
         await self._store(call, key, opened.annotated())
         return opened
 
-    def _lead(self, call: Call, key: str) -> Awaitable[Opened]:
+    def _lead(self, call: Call, key: Hashable) -> Awaitable[Opened]:
         task = asyncio.ensure_future(self._upstream(call, key))
         self._inflight[key] = task
         task.add_done_callback(functools.partial(self._landed, key))
         # Shielded: a caller that cancels leaves the shared call running for the others.
         return asyncio.shield(task)
 
-    def _landed(self, key: str, task: asyncio.Task[Opened]) -> None:
+    def _landed(self, key: Hashable, task: asyncio.Task[Opened]) -> None:
         if self._inflight.get(key) is task:
             del self._inflight[key]
         if not task.cancelled():

@@ -41,10 +41,11 @@ class CallLayer(Layer):
                 response=response,
                 error=None if error is None else _error_name(error),
                 model=request.model or self.default_model,
-                tenant=request.metadata.tenant,
+                tenant=(opened.tenant if opened is not None else None) or request.metadata.tenant,
                 tags=request.metadata.tags,
                 slo=request.metadata.slo,
                 ttft=ttft,
+                chunk_gaps=tuple(opened.chunk_gaps) if opened is not None and opened.chunk_gaps else (),
                 operation=call.operation,
             )
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .._core.call import Call, Layer, Opened
@@ -29,7 +29,8 @@ from .._core.clock import now
 from .._core.config import Telemetry
 from .._core.deployment import Deployment
 from .._core.events import Emit
-from .._core.models import ChatRequest, ChatResponse
+from .._core.models import ChatChunk, ChatRequest, ChatResponse
+from ..telemetry._conventions import conventions
 from ..telemetry._otel import (
     CACHE_READ_TOKENS,
     FINISH_REASONS,
@@ -39,15 +40,16 @@ from ..telemetry._otel import (
     OPERATION_NAMES,
     OUTPUT_MESSAGES,
     OUTPUT_TOKENS,
-    PROVIDER_NAME,
     REQUEST_MAX_TOKENS,
     REQUEST_MODEL,
     REQUEST_SEED,
     REQUEST_STOP,
+    REQUEST_STREAM,
     REQUEST_TEMPERATURE,
     REQUEST_TOP_P,
     RESPONSE_ID,
     RESPONSE_MODEL,
+    RESPONSE_TIME_TO_FIRST_CHUNK,
     SERVER_ADDRESS,
     SERVER_PORT,
     ActiveCall,
@@ -71,7 +73,8 @@ class TelemetryLayer(Layer):
     def __init__(self, inner: Layer, config: Telemetry, emit: Emit, *, deployments: Sequence[Deployment] = ()) -> None:
         super().__init__(inner)
         self.config = config
-        self._tracer = tracer()
+        self._conventions = conventions()
+        self._tracer = tracer(latest=self._conventions.latest)
         self._endpoints = endpoints(deployments)
         self._primary = next(iter(self._endpoints.values()), Endpoint("llmprod"))
         self._redact = _redactor() if config.capture_content else None
@@ -80,7 +83,7 @@ class TelemetryLayer(Layer):
         request = call.request
         model = request.model or self._primary.model
         operation = "chat" if call.operation == "chat" else OPERATION_NAMES[call.operation]
-        attributes: dict[str, Any] = {OPERATION_NAME: operation, PROVIDER_NAME: self._primary.provider}
+        attributes: dict[str, Any] = {OPERATION_NAME: operation, self._conventions.provider_key: self._primary.provider}
         if model:
             attributes[REQUEST_MODEL] = model
         if call.operation != "chat":
@@ -88,6 +91,8 @@ class TelemetryLayer(Layer):
         span = start_call_span(self._tracer, f"{operation} {model}" if model else operation, attributes)
         if span.is_recording():
             span.set_attributes(_request_attributes(call, self._primary))
+            if self._conventions.latest:
+                span.set_attribute(REQUEST_STREAM, call.stream)
             if self._redact is not None:
                 span.set_attribute(INPUT_MESSAGES, _input_messages(request, self._redact))
         return span
@@ -105,6 +110,15 @@ class TelemetryLayer(Layer):
             span.end()
             release_call(call.id)
             raise
+        if opened.first is not None:
+            first = now() - call.started
+            if span.is_recording():
+                span.set_attribute("llmprod.time_to_first_chunk", first)
+                if self._conventions.latest:
+                    span.set_attribute(RESPONSE_TIME_TO_FIRST_CHUNK, first)
+            if opened.rest is not None:
+                opened.chunk_gaps = []
+                opened.rest = _timed(opened.rest, opened.chunk_gaps)
         opened.on_close(self, (span, call))
         return opened
 
@@ -115,12 +129,10 @@ class TelemetryLayer(Layer):
                 fail_span(span, error)
             if span.is_recording():
                 span.set_attribute("llmprod.attempts", len(opened.attempts))
-                if opened.first is not None:
-                    span.set_attribute("llmprod.time_to_first_chunk", now() - call.started)
                 if error is None and opened.response is not None:
                     response = opened.annotated()
                     answered = self._endpoints.get(response.deployment, self._primary)
-                    attributes = _response_attributes(response, answered)
+                    attributes = _response_attributes(response, answered, self._conventions.provider_key)
                     attributes["llmprod.cached"] = opened.cached
                     if opened.stale:
                         attributes["llmprod.cache.stale"] = True
@@ -151,10 +163,26 @@ def _request_attributes(call: Call, primary: Endpoint) -> dict[str, Any]:
     return attributes
 
 
-def _response_attributes(response: ChatResponse, answered: Endpoint) -> dict[str, Any]:
+async def _timed(rest: AsyncIterator[ChatChunk], gaps: list[float]) -> AsyncIterator[ChatChunk]:
+    """The stream, noting the seconds from the end of one chunk to the end of the next
+    (``gen_ai.client.operation.time_per_output_chunk``)."""
+    last = now()
+    try:
+        async for chunk in rest:
+            at = now()
+            gaps.append(at - last)
+            last = at
+            yield chunk
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _response_attributes(response: ChatResponse, answered: Endpoint, provider_key: str) -> dict[str, Any]:
     usage = response.usage
     attributes: dict[str, Any] = {
-        PROVIDER_NAME: answered.provider,
+        provider_key: answered.provider,
         RESPONSE_MODEL: response.model,
         RESPONSE_ID: response.id,
         INPUT_TOKENS: usage.prompt_tokens,

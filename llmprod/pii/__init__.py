@@ -1,4 +1,4 @@
-"""PII redaction with our own detectors, usable alone or as the client's PII layer.
+"""PII and secrets redaction with our own detectors, usable alone or as the client's PII layer.
 
     import llmprod.pii as pii
 
@@ -14,23 +14,28 @@
     s.feed("mail jo") + s.feed("hn@exa") + s.feed("mple.com") + s.flush()
     # 'mail [EMAIL]'
 
-Entities: EMAIL, PHONE, CREDIT_CARD, SSN, IPV4, IPV6, IBAN, plus custom
-:class:`Detector` s. All patterns are compiled once, when this module is imported.
+Entities: SECRET, EMAIL, IBAN, CREDIT_CARD, SSN, IPV6, IPV4, PHONE, plus custom
+:class:`Detector` s and model detectors (:class:`NERDetector`, extra ``ner``).
+All patterns are compiled once, when this module is imported; phone numbers are
+validated with libphonenumber's metadata, loaded on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ._detectors import ENTITIES, Detector
+from ._detectors import ENTITIES, Detector, SpanFinder
+from ._ner import NERDetector
 from ._redactor import Mode, Redaction, Redactor
 from ._stream import StreamRedactor, StreamRestorer
 
 __all__ = [
     "ENTITIES",
     "Detector",
+    "NERDetector",
     "Redaction",
     "Redactor",
+    "SpanFinder",
     "StreamRedactor",
     "StreamRestorer",
     "redact",
@@ -39,14 +44,22 @@ __all__ = [
 
 
 def redact(
-    text: str, *, mode: Mode = "mask", entities: Iterable[str] | None = None, detectors: Sequence[Detector] = ()
+    text: str,
+    *,
+    mode: Mode = "mask",
+    entities: Iterable[str] | None = None,
+    detectors: Sequence[Detector | SpanFinder] = (),
 ) -> str:
     """``text`` with every PII value replaced by ``[TYPE]`` (or ``<TYPE_n>`` when pseudonymizing)."""
     return Redactor(mode=mode, entities=entities, detectors=detectors).redact(text)
 
 
 def redact_with_counts(
-    text: str, *, mode: Mode = "mask", entities: Iterable[str] | None = None, detectors: Sequence[Detector] = ()
+    text: str,
+    *,
+    mode: Mode = "mask",
+    entities: Iterable[str] | None = None,
+    detectors: Sequence[Detector | SpanFinder] = (),
 ) -> Redaction:
     """The redacted text and how many values of each type were replaced (never the values)."""
     return Redactor(mode=mode, entities=entities, detectors=detectors).redact_with_counts(text)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
-from ._detectors import Detector, Span
+from ._detectors import ENTITIES, Detector, Span, SpanFinder
 from ._scan import Scanner
 
-if TYPE_CHECKING:
-    from ._stream import StreamRedactor
-
 Mode = Literal["mask", "pseudonymize"]
+_MASKS = {name: f"[{name}]" for name in ENTITIES}
 PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_([1-9][0-9]{0,6})>")
 
 
@@ -43,7 +41,7 @@ class Redactor:
         *,
         mode: Mode = "mask",
         entities: Iterable[str] | None = None,
-        detectors: Sequence[Detector] = (),
+        detectors: Sequence[Detector | SpanFinder] = (),
     ) -> None:
         from .._core.errors import ConfigError
 
@@ -76,10 +74,16 @@ class Redactor:
             return text[start:end]
         parts: list[str] = []
         at = start
-        for s, e, entity in spans:
-            parts.append(text[at:s])
-            parts.append(self.placeholder(entity, text[s:e]))
-            at = e
+        if self.mode == "mask":
+            for s, e, entity in spans:
+                parts.append(text[at:s])
+                parts.append(_MASKS.get(entity) or f"[{entity}]")
+                at = e
+        else:
+            for s, e, entity in spans:
+                parts.append(text[at:s])
+                parts.append(self.placeholder(entity, text[s:e]))
+                at = e
         parts.append(text[at:end])
         return "".join(parts)
 
@@ -116,9 +120,3 @@ class Redactor:
             return originals.get(key, key)
 
         return PLACEHOLDER.sub(back, text)
-
-    def stream(self) -> StreamRedactor:
-        """A :class:`StreamRedactor` that shares this session's placeholders."""
-        from ._stream import StreamRedactor
-
-        return StreamRedactor(redactor=self)

@@ -1,4 +1,4 @@
-"""Reference tables: IBAN lengths, payment card IIN ranges, country calling codes."""
+"""Reference tables: IBAN lengths and payment card IIN ranges."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
     ("65", "65", frozenset(range(16, 20))),
     ("300", "305", frozenset(range(14, 20))),  # Diners Club
     ("36", "36", frozenset(range(14, 20))),
-    ("38", "39", frozenset(range(16, 20))),
+    ("38", "39", frozenset(range(14, 20))),
     ("3528", "3589", frozenset(range(16, 20))),  # JCB
     ("62", "62", frozenset(range(16, 20))),  # UnionPay
     ("5018", "5018", frozenset(range(12, 20))),  # Maestro
@@ -39,22 +39,10 @@ CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
     ("6304", "6304", frozenset(range(12, 20))),
     ("6759", "6759", frozenset(range(12, 20))),
     ("6761", "6763", frozenset(range(12, 20))),
+    ("56", "58", frozenset(range(12, 20))),  # Maestro
+    ("639", "639", frozenset(range(12, 20))),
     ("2200", "2204", frozenset(range(16, 20))),  # Mir
     ("60", "60", frozenset({16})),  # RuPay
     ("81", "82", frozenset({16})),
     ("508", "508", frozenset({16})),
 )
-
-# ITU-T E.164 country calling codes in use (1 to 3 digits).
-_CALLING_CODES = """
-1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63
-64 65 66 81 82 84 86 90 91 92 93 94 95 98 211 212 213 216 218 220 221 222 223 224 225 226 227
-228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 247 248 249 250 251
-252 253 254 255 256 257 258 260 261 262 263 264 265 266 267 268 269 290 291 297 298 299 350 351
-352 353 354 355 356 357 358 359 370 371 372 373 374 375 376 377 378 380 381 382 383 385 386 387
-389 420 421 423 500 501 502 503 504 505 506 507 508 509 590 591 592 593 594 595 596 597 598 599
-670 672 673 674 675 676 677 678 679 680 681 682 683 685 686 687 688 689 690 691 692 800 808 850
-852 853 855 856 870 878 880 881 882 883 886 888 960 961 962 963 964 965 966 967 968 970 971 972
-973 974 975 976 977 979 992 993 994 995 996 998
-"""
-CALLING_CODES: frozenset[str] = frozenset(_CALLING_CODES.split())

@@ -1,8 +1,8 @@
 """Structured logging of calls on the ``llmprod`` logger (standard ``logging``).
 
-One line per call at INFO, failed or not (as httpx logs each request: a failed call
-already raises to its caller, and a WARNING would print it twice in a script with no
-logging set up); breaker state changes at WARNING (opened) or INFO. The fields are also attached as ``extra``
+One line per call: INFO when it succeeded, WARNING when it failed (as
+``docs/observability.md`` says: a failure is what an operator filters for); breaker
+state changes at WARNING (opened) or INFO. The fields are also attached as ``extra``
 attributes (``record.llmprod``: a dict) for JSON formatters. Nothing here carries
 prompt or answer text, API keys, tenant or user ids.
 """
@@ -47,7 +47,7 @@ class LoggingHook:
                 )
 
     def _call(self, event: CallFinished) -> None:
-        level = logging.INFO
+        level = logging.INFO if event.response is not None else logging.WARNING
         if not self.logger.isEnabledFor(level):
             return
         fields = call_fields(event)

@@ -60,6 +60,7 @@ from .._core.events import (
     RetryScheduled,
 )
 from ..layers._routing import SLO_TARGETS
+from ._conventions import Conventions, conventions, version
 from ._logging import LoggingHook
 from ._prometheus import PrometheusHook, metrics_asgi_app, metrics_wsgi_app, serve_metrics
 from ._stats import Stats, StatsHook, Summary
@@ -78,6 +79,8 @@ REQUEST_TEMPERATURE = "gen_ai.request.temperature"
 REQUEST_TOP_P = "gen_ai.request.top_p"
 REQUEST_SEED = "gen_ai.request.seed"
 REQUEST_STOP = "gen_ai.request.stop_sequences"
+REQUEST_STREAM = "gen_ai.request.stream"
+RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 RESPONSE_MODEL = "gen_ai.response.model"
 RESPONSE_ID = "gen_ai.response.id"
 FINISH_REASONS = "gen_ai.response.finish_reasons"
@@ -90,7 +93,9 @@ OUTPUT_MESSAGES = "gen_ai.output.messages"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 ERROR_TYPE = "error.type"
+CACHED = "llmprod.cached"
 
+CHUNK_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048)
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 
@@ -136,9 +141,19 @@ def endpoints(deployments: Sequence[Deployment]) -> dict[str, Endpoint]:
     return out
 
 
-def tracer(provider: trace.TracerProvider | None = None) -> trace.Tracer:
-    """llmprod's tracer (a proxy: it follows the global provider once one is set)."""
-    return trace.get_tracer("llmprod", tracer_provider=provider)
+def tracer(provider: trace.TracerProvider | None = None, *, latest: bool | None = None) -> trace.Tracer:
+    """llmprod's tracer (a proxy: it follows the global provider once one is set), with
+    llmprod's version and the schema URL of the conventions it follows as its scope."""
+    chosen = conventions() if latest is None else Conventions(latest)
+    return trace.get_tracer("llmprod", version(), tracer_provider=provider, schema_url=chosen.schema_url)
+
+
+def meter(provider: metrics.MeterProvider | None = None) -> metrics.Meter:
+    """llmprod's meter, with the same scope as its tracer."""
+    schema_url = conventions().schema_url
+    if provider is None:
+        return metrics.get_meter("llmprod", version(), schema_url=schema_url)
+    return provider.get_meter("llmprod", version(), schema_url=schema_url)
 
 
 CallSpan = Span
@@ -229,6 +244,7 @@ class _Instruments:
     duration: metrics.Histogram
     tokens: metrics.Histogram
     ttft: metrics.Histogram
+    chunk_gap: metrics.Histogram
     cost: metrics.Counter
     in_flight: metrics.UpDownCounter
     attempts: metrics.Counter
@@ -266,6 +282,12 @@ def _instruments(meter: metrics.Meter) -> _Instruments:
             "Time to the first streamed chunk",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         ),
+        chunk_gap=meter.create_histogram(
+            "gen_ai.client.operation.time_per_output_chunk",
+            "s",
+            "Time per output chunk, for each chunk after the first: from the end of the previous one",
+            explicit_bucket_boundaries_advisory=CHUNK_BUCKETS,
+        ),
         cost=counter("llmprod.client.cost", "USD", "Spend on provider calls"),
         in_flight=meter.create_up_down_counter("llmprod.client.requests.in_flight", "{request}", "Calls in progress"),
         attempts=counter("llmprod.attempts", "{attempt}", "Attempts at a replica, by outcome"),
@@ -289,7 +311,7 @@ _global_instruments: _Instruments | None = None
 def _global() -> _Instruments:
     global _global_instruments
     if _global_instruments is None:
-        _global_instruments = _instruments(metrics.get_meter("llmprod"))
+        _global_instruments = _instruments(meter())
     return _global_instruments
 
 
@@ -313,7 +335,8 @@ class OpenTelemetryHook:
     ) -> None:
         self._spans = spans
         self._given = meter_provider is not None or tracer_provider is not None
-        self._m = _global() if meter_provider is None else _instruments(meter_provider.get_meter("llmprod"))
+        self._m = _global() if meter_provider is None else _instruments(meter(meter_provider))
+        self._provider_key = conventions().provider_key
         self._tracer = tracer(tracer_provider)
         self._labels = dict(labels or {})
         self._endpoints = endpoints(deployments)
@@ -373,20 +396,25 @@ class OpenTelemetryHook:
         attrs: dict[str, Any] = {
             **self._labels,
             OPERATION_NAME: OPERATION_NAMES.get(event.operation, "chat"),
-            PROVIDER_NAME: answered.provider,
+            self._provider_key: answered.provider,
             REQUEST_MODEL: event.model or self._primary.model or "unknown",
         }
         if answered.address:
             attrs[SERVER_ADDRESS] = answered.address
+            if answered.port is not None:
+                attrs[SERVER_PORT] = answered.port
         if response is None:
             attrs[ERROR_TYPE] = event.error or "error"
         else:
             attrs[RESPONSE_MODEL] = response.model
-        self._m.duration.record(event.latency, attrs)
+        # A cache hit answers in microseconds: marked, so it can be told apart from provider calls.
+        self._m.duration.record(event.latency, {**attrs, CACHED: response is not None and response.cached})
         if response is None:
             return
         if event.ttft is not None:
             self._m.ttft.record(event.ttft, attrs)
+        for gap in event.chunk_gaps:
+            self._m.chunk_gap.record(gap, attrs)
         if not response.cached:
             usage = response.usage
             self._m.tokens.record(usage.prompt_tokens, {**attrs, TOKEN_TYPE: "input"})

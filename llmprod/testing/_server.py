@@ -104,6 +104,7 @@ class FaultServer:
         self.words = words
         self.requests: list[RecordedRequest] = []
         self.connections = 0
+        self.peak_connections = 0
         self._routes = {w.path: w for w in (wires if wires is not None else builtin_wires())}
         self._lock = threading.Lock()
         self._plan: deque[Planned] = deque()
@@ -125,7 +126,13 @@ class FaultServer:
 
     @property
     def open_connections(self) -> int:
-        """Connections open right now (``connections`` counts every one accepted)."""
+        """Connections open right now.
+
+        ``connections`` counts every one ever accepted: a pool that replaces a closed or
+        idle-expired connection adds to it without ever holding more at once.
+        ``peak_connections`` is the most that were open at the same time: the figure
+        to hold a pool's ``max_connections`` against.
+        """
         return len(self._tasks)
 
     @property
@@ -170,6 +177,7 @@ class FaultServer:
         """Forget recorded requests, planned answers and the default reply."""
         with self._lock:
             self.requests.clear()
+            self.peak_connections = len(self._tasks)
             self._plan.clear()
             self._always = None
             self._reply = None
@@ -242,6 +250,7 @@ class FaultServer:
         assert task is not None
         self._tasks.add(task)
         self.connections += 1
+        self.peak_connections = max(self.peak_connections, len(self._tasks))
         keep = False
         try:
             while True:

@@ -14,6 +14,10 @@ printable ASCII are never the greedy choice, so an answer runs to ``max_tokens``
 unless a stop string ends it; a test that needs an end-of-sequence token names one
 in ``generation_config.json``.
 
+vLLM's CPU attention (0.32) takes head sizes 32, 64, 80, ... but not the default
+model's 16: ``build_tiny_model(path, **VLLM_CPU_SHAPE)`` gives head size 64 (hidden 128,
+2 heads), which vLLM's CPU build loads in about 30 s.
+
 Needs ``torch``, ``transformers`` and ``tokenizers`` (``pip install torch==2.13.0
 'llmprod[transformers]'``).
 """
@@ -29,6 +33,8 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}<|{{ message['role'] }}|>{{ message['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
+
+VLLM_CPU_SHAPE: dict[str, int] = {"hidden_size": 128, "num_heads": 2}
 
 _WORDS = (
     "the a one every some model answer request token batch engine server client stream cache retry "

@@ -263,3 +263,69 @@ async def test_shutdown_fails_in_flight_calls_and_leaves_no_thread(tiny_model: P
     assert info.value.retryable is False
     assert not thread.is_alive()
     assert not [t for t in threading.enumerate() if t.name.startswith("llmprod-transformers")]
+
+
+# --- continuous batching ----------------------------------------------------------------------
+
+
+async def _first_chunk_then_rest(stream: AsyncIterator[llmprod.ChatChunk], first: asyncio.Event) -> str:
+    parts = []
+    async for chunk in stream:
+        parts.append(chunk.text)
+        first.set()
+    return "".join(parts)
+
+
+async def test_a_new_request_joins_the_running_batch_at_the_next_step(backend: llmprod.Transformers) -> None:
+    started = asyncio.Event()
+    long = asyncio.create_task(_first_chunk_then_rest(backend.stream(_request(max_tokens=1500)), started))
+    async with asyncio.timeout(20):
+        await started.wait()
+    short = await backend.complete(_request("a short one", max_tokens=4))
+    assert not long.done()  # with per-window batching the short call waited for all 1,500 tokens
+    assert short.usage.completion_tokens == 4
+    assert (backend.stats.joined, backend.stats.largest_batch) == (1, 2)
+    long.cancel()
+    await asyncio.gather(long, return_exceptions=True)
+
+
+async def test_a_finished_row_frees_its_slot_at_once(tiny_model: Path) -> None:
+    backend = llmprod.Transformers(str(tiny_model), max_batch_size=2, threads=1)
+    try:
+        started = asyncio.Event()
+        long = asyncio.create_task(_first_chunk_then_rest(backend.stream(_request(max_tokens=1500)), started))
+        async with asyncio.timeout(20):
+            await started.wait()
+        # Two more than the one free slot: the second waits for the first to finish, not for the long one.
+        answers = await asyncio.gather(*(backend.complete(_request(f"short {i}", max_tokens=3)) for i in range(2)))
+        assert not long.done()
+        assert [a.usage.completion_tokens for a in answers] == [3, 3]
+        assert backend.stats.largest_batch == 2  # never more rows than slots
+        assert backend.stats.joined == 2
+    finally:
+        long.cancel()
+        await asyncio.gather(long, return_exceptions=True)
+        await backend.aclose()
+
+
+async def test_greedy_answers_joining_mid_batch_equal_one_at_a_time_answers(tiny_model: Path) -> None:
+    prompts = [f"question number {i} " * (1 + i % 3) for i in range(6)]  # prompt lengths differ
+    budgets = [40, 7, 25, 3, 18, 30]
+    batched = llmprod.Transformers(str(tiny_model), max_batch_size=8, threads=1)
+    alone = llmprod.Transformers(str(tiny_model), max_batch_size=1, threads=1)
+    try:
+        tasks = []
+        for prompt, budget in zip(prompts, budgets, strict=True):  # each arrives while the others generate
+            first = asyncio.Event()
+            stream = batched.stream(_request(prompt, max_tokens=budget))
+            tasks.append(asyncio.create_task(_first_chunk_then_rest(stream, first)))
+            async with asyncio.timeout(20):
+                await first.wait()
+        texts = await asyncio.gather(*tasks)
+        assert batched.stats.joined >= 3  # really joined running batches
+        for prompt, budget, text in zip(prompts, budgets, texts, strict=True):
+            one = await alone.complete(_request(prompt, max_tokens=budget))
+            assert one.text == text
+    finally:
+        await batched.aclose()
+        await alone.aclose()

@@ -116,3 +116,11 @@ def test_bad_policies_are_refused() -> None:
         )
     with pytest.raises(llmprod.ConfigError, match="list of patterns"):
         llmprod.ApiKey.create(TENANT_KEY_A, name="a", models="gpt-4o")
+
+
+async def test_the_costs_are_billed_to_the_keys_tenant() -> None:
+    client, _, events = _client()
+    await client.chat("hi", api_key=TENANT_KEY_A, model="gpt-4o-mini", tenant="someone-else")
+    finished = [e for e in events if isinstance(e, llmprod.events.CallFinished)]
+    assert [e.tenant for e in finished] == ["a"]
+    assert set(client.costs().by("tenant")) == {"a"}

@@ -16,6 +16,7 @@ import ipaddress
 import random
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from llmprod.pii._checks import luhn_ok
@@ -157,8 +158,25 @@ def phone_au(r: random.Random) -> str:
     )
 
 
-PHONES = {"us": phone_us, "uk": phone_uk, "de": phone_de, "fr": phone_fr}
-PHONES |= {"in": phone_in, "br": phone_br, "jp": phone_jp, "au": phone_au}
+_RAW_PHONES = {"us": phone_us, "uk": phone_uk, "de": phone_de, "fr": phone_fr}
+_RAW_PHONES |= {"in": phone_in, "br": phone_br, "jp": phone_jp, "au": phone_au}
+_REGIONS = {"us": "US", "uk": "GB", "de": "DE", "fr": "FR", "in": "IN", "br": "BR", "jp": "JP", "au": "AU"}
+
+
+def _valid(key: str) -> Callable[[random.Random], str]:
+    """The shapes above hold random digits: keep drawing until libphonenumber calls the number valid."""
+    import phonenumbers
+
+    def draw(r: random.Random) -> str:
+        while True:
+            value = _RAW_PHONES[key](r)
+            if phonenumbers.is_valid_number(phonenumbers.parse(value, _REGIONS[key])):
+                return value
+
+    return draw
+
+
+PHONES = {key: _valid(key) for key in _RAW_PHONES}
 
 
 def phone(r: random.Random) -> str:

@@ -26,10 +26,16 @@ FOUND = [
     ("PHONE", "JP 090-1234-5678", "090-1234-5678"),
     ("PHONE", "AU (02) 9876 5432", "(02) 9876 5432"),
     ("PHONE", "E.164 +14155552671", "+14155552671"),
+    ("PHONE", "Teléfono: 0044 20 7946 0958", "0044 20 7946 0958"),  # "Teléfono" ends in "no", no "No."
+    ("PHONE", "phone: 0117 496 0886", "0117 496 0886"),  # a range kept for fiction: still a phone number
+    ("PHONE", "WhatsApp +44 1632 960813", "+44 1632 960813"),  # "+", a country code, a possible length
+    ("PHONE", "Phone No. 030 1234567", "030 1234567"),
     ("CREDIT_CARD", "card 4111 1111 1111 1111 exp", "4111 1111 1111 1111"),
     ("CREDIT_CARD", "amex 3782-822463-10005", "3782-822463-10005"),
     ("CREDIT_CARD", "mc 5555555555554444", "5555555555554444"),
     ("SSN", "ssn 123-45-6789.", "123-45-6789"),
+    ("SSN", "ssn 581-61-2877 2024-01-15", "581-61-2877"),  # another number after a space ends it
+    ("CREDIT_CARD", "card 4111-1111-1111-1111 1970-02-01", "4111-1111-1111-1111"),
     ("IPV4", "from 192.168.1.10:8080", "192.168.1.10"),
     ("IPV4", "bare 1.2.3.4 is an address", "1.2.3.4"),
     ("IPV6", "host [2001:db8::8a2e:370:7334]:443", "2001:db8::8a2e:370:7334"),
@@ -56,6 +62,9 @@ SURVIVES = [
     "date 15.01.2024 and 01/15/2024",
     "not an email: a@b, @handle, user@localhost",
     "999.999.999.999 and 256.1.1.1",
+    "call me about the EAN 4207509619238",
+    "at 2024-01-15T10:30:19.058344 and at 51.582510, 36.317473",
+    "request 86904968-cd57-4d0e-9b3e-2f1c0a1b2c3d and order no. 0301234567",
 ]
 
 
@@ -68,6 +77,11 @@ def test_finds(entity: str, text: str, value: str) -> None:
 @pytest.mark.parametrize("text", SURVIVES)
 def test_hard_negatives_survive(text: str) -> None:
     assert pii.redact(text) == text
+
+
+def test_the_nearest_words_decide() -> None:
+    text = '<a href="tel:+1-246-250-1234">call</a> EAN 4207509619238'
+    assert pii.redact(text) == '<a href="tel:[PHONE]">call</a> EAN 4207509619238'  # "call" is farther than "EAN"
 
 
 def test_validators() -> None:

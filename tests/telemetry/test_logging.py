@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from llmprod import AsyncClient
+from llmprod.backends import ChatRequest
 from llmprod.errors import AuthenticationError
 from llmprod.testing import FakeBackend
 
@@ -29,15 +30,24 @@ async def test_one_line_per_call(caplog: pytest.LogCaptureFixture) -> None:
         assert secret not in everything
 
 
-async def test_failed_call_logs_its_outcome_at_info(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="llmprod")
-    backend = FakeBackend(lambda r: AuthenticationError("bad key", status=401), name="primary")
-    async with AsyncClient(backend, retry=None, breaker=None) as client:
+@pytest.mark.parametrize("mode", ["chat", "stream"])
+async def test_a_failed_call_is_logged_at_warning(caplog: pytest.LogCaptureFixture, mode: str) -> None:
+    caplog.set_level(logging.WARNING, logger="llmprod")  # what an operator who wants only problems sets
+
+    def answer(request: ChatRequest) -> str | Exception:
+        return "ok" if request.messages[-1].content == "fine" else AuthenticationError("bad key", status=401)
+
+    async with AsyncClient(FakeBackend(answer, name="primary"), retry=None, breaker=None) as client:
         with pytest.raises(AuthenticationError):
-            await client.chat(SECRET_PROMPT)
+            if mode == "chat":
+                await client.chat(SECRET_PROMPT)
+            else:
+                [c async for c in client.stream(SECRET_PROMPT)]
+        await client.chat("fine")  # a success is INFO: not shown at this level
     (record,) = [rec for rec in caplog.records if rec.getMessage().startswith("llmprod call")]
-    assert record.levelno == logging.INFO
-    assert record.llmprod["error"] == "AuthenticationError"  # type: ignore[attr-defined]
+    assert record.levelno == logging.WARNING
+    assert record.llmprod["error"] == "AuthenticationError" and record.llmprod["outcome"] == "error"  # type: ignore[attr-defined]
+    assert record.llmprod["stream"] is (mode == "stream")  # type: ignore[attr-defined]
     assert "jo@example.com" not in record.getMessage()
 
 
