@@ -85,7 +85,10 @@ def cache_key(request: ChatRequest, namespace: str) -> str:
 def local_key(request: ChatRequest, namespace: str) -> Hashable:
     """The same identity as :func:`cache_key`, for a store in this process only: the
     request's own (immutable) parts in a tuple, hashed by Python, no JSON or sha256.
-    Falls back to :func:`cache_key` when a part cannot be hashed (a dict in ``tools``)."""
+    Falls back to :func:`cache_key` when a part cannot be hashed (a dict in ``tools``),
+    and for another operation than chat or a wrapped SDK's request (keyed by what is sent)."""
+    if type(request) is not ChatRequest:
+        return cache_key(request, namespace)
     meta = request.metadata
     owner = hashlib.sha256(meta.api_key.encode()).hexdigest() if meta.api_key else None
     key = (
