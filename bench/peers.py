@@ -59,9 +59,6 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no network: LiteLLM reads the map it ships
     env.pop("OPENAI_API_KEY", None)
-    shared = ROOT.parent / "shared" / "tiktoken"
-    if shared.is_dir():
-        env.setdefault("TIKTOKEN_CACHE_DIR", str(shared))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     return env
 

@@ -121,7 +121,6 @@ CLIENT_KEYWORDS = _keywords(llmprod.AsyncClient, skip=frozenset({"deployments"})
 
 # llmprod._client.options.stack_config must call llmprod._core.option_checks.check_client_options
 # first thing in AsyncClient.__init__; then this passes and the marker goes.
-@pytest.mark.xfail(strict=True, reason="AsyncClient.__init__ does not call check_client_options yet")
 @SETTINGS
 @given(_some_of(CLIENT_KEYWORDS), st.one_of(st.just(BACKEND), VALUES))
 def test_client_constructor_keywords_raise_only_llmprod_errors(chosen: dict[str, Any], deployments: Any) -> None:

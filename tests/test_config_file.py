@@ -67,7 +67,7 @@ def test_env_references_are_resolved_and_never_printed(monkeypatch: pytest.Monke
         ({"deployments": []}, "deployments", "non-empty list"),
         ({"deployments": [{"model": "x"}]}, "deployments[0].provider", "expected one of"),
         ({"deployments": [{"provider": "simulated", "modle": "x"}]}, "deployments[0].modle", "unknown key"),
-        ({"deployments": [{"provider": "simulated", "failure_rate": 3}]}, "deployments[0]", "failure_rate"),
+        ({"deployments": [{"provider": "simulated", "failure_rate": 3}]}, "deployments[0].failure_rate", "within"),
         (
             {"deployments": [{"provider": "simulated"}], "retry": {"attempts": "three"}},
             "retry.attempts",

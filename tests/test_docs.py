@@ -16,13 +16,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "docs").rglob("*.md"))
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_]\w*)", re.M)
 
 
 def test_there_are_runnable_pages() -> None:
     assert sum(bool(BLOCK.search(p.read_text())) for p in PAGES) >= 3
+
+
+def test_the_readme_sample_says_what_is_a_placeholder_and_has_a_runnable_twin() -> None:
+    """The "Use it" sample needs real servers and keys, so it is shown (```py), says so, and
+    a ```python variant on the simulated provider, which test_page_code_runs runs, follows it."""
+    use_it = (ROOT / "README.md").read_text().split("## Use it\n", 1)[1].split("\n## ", 1)[0]
+    shown = re.findall(r"^```py\n(.*?)^```", use_it, re.S | re.M)
+    runnable = BLOCK.findall(use_it)
+    assert len(shown) == 1 and "gpu-1" in shown[0] and "sk-..." in shown[0]
+    assert "placeholders" in use_it.split("```py")[0]
+    assert len(runnable) == 1 and "llmprod.Simulated(" in runnable[0]
+    assert "api_key" not in runnable[0] and "base_url" not in runnable[0]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from .._core.embedding import EMBED_ARGS, EmbedArgs, build_embed_request
 from .._core.errors import ClientClosedError, InvalidRequestError, LLMProdError
 from .._core.events import Emitter, Feedback, Hook
 from .._core.models import ChatChunk, ChatResponse, EmbedResponse
+from .._core.option_checks import check_client_options
 from .._core.request import build_request
 from .._core.stack import Insert, LayerSpec, Site, build_stack, describe, layer_specs
 from ..cost._ledger import Ledger, RedisLedger
@@ -69,6 +71,7 @@ class AsyncClient:
         redis_url: str | None = None,
         layers: Sequence[Insert] = (),
     ) -> None:
+        check_client_options({"hooks": hooks})
         self.deployments, self.config = stack_config(
             deployments,
             retry=retry,
@@ -148,7 +151,12 @@ class AsyncClient:
         timeout = known.pop("timeout", None)
         unknown = {k: v for k, v in kwargs.items() if k not in CHAT_ARGS}
         request = build_request(prompt, **known, unknown=unknown)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
             raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
         slo = request.metadata.slo
         if slo is not None and slo not in self._slo_targets:

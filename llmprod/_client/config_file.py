@@ -429,8 +429,9 @@ def _backend(raw: Any, path: str, problems: _Problems) -> Backend | None:
     def build() -> Backend:
         try:
             backend: Backend = cls.preset(preset, **settings) if preset is not None else cls(**settings)
-        except ConfigError:
-            raise
+        except ConfigError as exc:
+            where = f"{path}.{exc.path.split('.', 1)[-1]}" if exc.path else path
+            raise ConfigError(exc.message.split(": ", 1)[-1], path=where) from None
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc), path=path) from None
         return backend

@@ -13,6 +13,7 @@ from .._core.backend import Backend
 from .._core.config import Breaker, Telemetry
 from .._core.deployment import Deployment, as_deployment
 from .._core.errors import LLMProdError
+from .._core.option_checks import check_client_options
 from .._core.stack import Insert, StackConfig
 from .shared_state import check_redis_url, with_redis
 
@@ -27,6 +28,8 @@ def stack_config(
 ) -> tuple[list[Deployment], StackConfig]:
     """A client's deployments and stack config, from its constructor's arguments (the
     client and ``llmprod check-config`` read the same)."""
+    # redis_url is checked by check_redis_url below, with a message about Redis URLs
+    check_client_options({"deployments": deployments, "telemetry": telemetry, "layers": layers, **options})
     if deployments is None:
         from ..backends.simulated import Simulated
 

@@ -57,7 +57,7 @@ def group_names(event: CallFinished) -> dict[str, list[str]]:
 
 
 class Ledger:
-    """Spend by model, deployment, tenant and tag; a :class:`~llmprod.Hook`.
+    """Spend by model, deployment, tenant and tag; a :class:`~llmprod.events.Hook`.
 
     ``keep`` bounds the per-call records kept for :meth:`to_jsonl` (totals are exact
     whatever the number of calls).

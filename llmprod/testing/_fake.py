@@ -15,7 +15,7 @@ _PIECE = re.compile(r"\s*\S+\s*|\s+")
 
 
 class FakeBackend:
-    """A :class:`~llmprod.Backend` that answers with ``handler(request)``.
+    """A :class:`~llmprod.backends.Backend` that answers with ``handler(request)``.
 
     The handler (sync or async) returns a :class:`~llmprod.ChatResponse`, a string
     (the answer's text), or an exception, which is raised. ``stream`` splits the

@@ -60,7 +60,7 @@ RETRY_NOW = Retry(attempts=3, initial=0.0)
         (BadRequestError("x", status=400), False),
         (AuthenticationError("x", status=401), False),
         (NotFoundError("x", status=404), False),
-        (MalformedResponseError("x"), False),
+        (MalformedResponseError("x"), True),  # a provider fault: another attempt may well succeed
         (CircuitOpenError(D), False),
         (DeadlineExceededError("late"), False),
         (RateLimitedError("local", source="local"), False),
