@@ -343,9 +343,14 @@ class Layer:
         self.name = inner.name
 
     async def open(self, call: Call) -> Opened:
+        """Open ``call``: send it on (``self.inner.open``) and hand back what was opened:
+        a whole answer, or a stream's first chunk and the rest. Raise to refuse or to
+        report a failure; nothing is left to finish then."""
         return await self.inner.open(call)
 
     async def finish(self, opened: Opened, state: Any, error: BaseException | None) -> None:
+        """The call ended (``error`` None: it completed): what this layer registered with
+        ``opened.on_close(self, state)`` to do then, innermost layers first."""
         return None
 
     async def aclose(self) -> None:

@@ -1,7 +1,7 @@
 """Layers: the policies of a client's stack, and what it takes to write your own.
 
 A layer opens a call (:class:`Call`) and hands back what it opened (:class:`Opened`):
-see :mod:`llmprod._core.call` for the shape, and ``docs/architecture.md``. Put yours
+``docs/architecture.md`` (the Architecture page) explains the shape. Put yours
 in a client's stack with ``AsyncClient(layers=[Insert(name, factory, before=...)])``.
 """
 
