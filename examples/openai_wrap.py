@@ -66,4 +66,5 @@ if __name__ == "__main__":
     results, sent, faults = run()
     for what, value in results.items():
         print(f"{what:>15}: {value}")
-    print(f"{sent} requests, {faults} of them failed ({faults / sent:.0%}); every call succeeded")
+    print(f"each request fails with probability 30%; this run: {faults} of {sent} requests failed")
+    print("every call of the script succeeded")
