@@ -16,7 +16,8 @@ from typing import Any
 from .._core.errors import ProviderConnectionError, UnsupportedOperationError
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse
 from .._core.raw import Event, Headers, RawAnswer, RawChatResponse, RawChunk, RawRequest, raw_of
-from ..backends._http import HttpPool, iter_sse, map_http_errors
+from ..backends._http import HttpPool, iter_sse
+from ..backends._http_errors import map_http_errors
 from ..backends._json_api import decode_json, error_from_response, expect_object
 from .codec import dumps, keep_answer
 

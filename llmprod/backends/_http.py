@@ -165,6 +165,15 @@ class HttpPool:
         self._urls: dict[str, httpx.URL] = {}
         self._direct: DirectPool | bool | None = transport is None  # True: not decided yet
 
+    def set_header(self, name: str, value: str) -> None:
+        """Send ``name: value`` on every later request (a token that changes), by both paths."""
+        self.headers[name] = value
+        if self._client is not None:
+            self._client.headers[name] = value
+        direct = self._direct
+        if direct is not None and not isinstance(direct, bool):
+            direct.headers[name] = value
+
     def direct(self) -> DirectPool | None:
         """aiohttp's pool used without httpx (extra ``fast``), when no httpx transport was
         given and ``LLMPROD_HTTP_TRANSPORT`` is not ``httpx``; else None (httpx's path)."""

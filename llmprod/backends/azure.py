@@ -112,7 +112,7 @@ class AzureOpenAI(OpenAICompatible):
             token = await token
         if not isinstance(token, str) or not token:
             raise ConfigError("azure_ad_token_provider returned no token", path="azure.azure_ad_token_provider")
-        self._pool.get().headers["authorization"] = f"Bearer {token}"
+        self._pool.set_header("authorization", f"Bearer {token}")
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         await self._authorize()
