@@ -48,12 +48,14 @@ if TYPE_CHECKING:
     from ._core.models import CacheControl as CacheControl
     from ._core.models import ChatChunk as ChatChunk
     from ._core.models import ChatResponse as ChatResponse
+    from ._core.models import EmbedResponse as EmbedResponse
     from ._core.models import Message as Message
     from ._core.models import Usage as Usage
     from ._safety.access import AccessPolicy as AccessPolicy
     from ._safety.access import ApiKey as ApiKey
-    from ._wrap.openai import wrap as wrap
+    from ._wrap.wrap import wrap as wrap
     from .backends.anthropic import Anthropic as Anthropic
+    from .backends.azure import AzureOpenAI as AzureOpenAI
     from .backends.cohere import Cohere as Cohere
     from .backends.openai import OpenAICompatible as OpenAICompatible
     from .backends.simulated import Simulated as Simulated

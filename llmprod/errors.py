@@ -36,5 +36,6 @@ if TYPE_CHECKING:
     from ._core.errors import RateLimitedError as RateLimitedError
     from ._core.errors import ServerError as ServerError
     from ._core.errors import StreamInterruptedError as StreamInterruptedError
+    from ._core.errors import UnsupportedOperationError as UnsupportedOperationError
 
 __getattr__, __dir__ = exports(__package__, __file__, globals())

@@ -1,7 +1,8 @@
-"""Every ```python block in docs/ and README.md runs (```py blocks are shown, not run).
+"""Every ```python block in docs/ and README.md runs, alone (```py blocks are shown, not run).
 
-Blocks in one page run in order in one namespace, as a reader would paste them. A page that
-needs a server or a key uses the simulated provider or the fault server instead.
+Each block runs by itself, in a fresh interpreter, as a reader who pastes just that block
+would run it: no block leans on one before it. A page that needs a server or a key uses
+the simulated provider or the fault server instead.
 """
 
 from __future__ import annotations
@@ -37,13 +38,19 @@ def test_the_readme_sample_says_what_is_a_placeholder_and_has_a_runnable_twin() 
     assert "api_key" not in runnable[0] and "base_url" not in runnable[0]
 
 
-@pytest.mark.parametrize(
-    "page", [p for p in PAGES if BLOCK.search(p.read_text())], ids=lambda p: str(p.relative_to(ROOT))
-)
-def test_page_code_runs(page: Path) -> None:
-    code = "\n\n".join(textwrap.dedent(b) for b in BLOCK.findall(page.read_text()))
+def _blocks() -> list[object]:
+    return [
+        pytest.param(page, i, block, id=f"{page.relative_to(ROOT)}#{i}")
+        for page in PAGES
+        for i, block in enumerate(BLOCK.findall(page.read_text()))
+    ]
+
+
+@pytest.mark.parametrize(("page", "index", "block"), _blocks())
+def test_each_block_runs_alone(page: Path, index: int, block: str) -> None:
+    code = textwrap.dedent(block)
     missing = sorted({m for m in IMPORT.findall(code) if importlib.util.find_spec(m) is None})
     if missing:
-        pytest.skip(f"{page.name} needs {', '.join(missing)} (an optional extra)")
+        pytest.skip(f"{page.name} block {index} needs {', '.join(missing)} (an optional extra)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, f"{page.name} failed:\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"{page.name} block {index} failed alone:\n{done.stderr[-3000:]}"

@@ -172,7 +172,7 @@ def test_a_cohere_generation_error_that_echoes_a_key_is_scrubbed() -> None:
 def test_a_transport_error_quoting_a_url_with_a_key_is_scrubbed() -> None:
     import httpx
 
-    from llmprod.backends._http import map_http_errors
+    from llmprod.backends._http_errors import map_http_errors
 
     with pytest.raises(errors.ProviderConnectionError) as caught, map_http_errors("d"):
         raise httpx.ReadError(f"failed reading https://h/v1?api_key={OPENAI_TEST_KEY}&x=1")

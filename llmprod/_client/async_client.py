@@ -9,16 +9,17 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from .._core.arguments import CHAT_ARGS, ChatArgs
 from .._core.backend import Backend
 from .._core.call import Call, complete, stream
 from .._core.config import PII, Breaker, Budget, Cache, Guards, RateLimit, Retry, Telemetry, Timeout
 from .._core.deployment import Deployment
+from .._core.embedding import EMBED_ARGS, EmbedArgs, build_embed_request
 from .._core.errors import ClientClosedError, InvalidRequestError, LLMProdError
 from .._core.events import Emitter, Feedback, Hook
-from .._core.models import ChatChunk, ChatResponse
+from .._core.models import ChatChunk, ChatResponse, EmbedResponse
 from .._core.option_checks import check_client_options
 from .._core.request import build_request
 from .._core.stack import Insert, LayerSpec, Site, build_stack, describe, layer_specs
@@ -258,6 +259,34 @@ class AsyncClient:
             return False
         self._closing.discard(task)
         return task.uncancel() == 0
+
+    def prepare_embed(self, input: str | Sequence[str], kwargs: Mapping[str, Any]) -> Call:
+        """Validate ``embed``'s arguments (raising :class:`InvalidRequestError`) and build the call."""
+        if self._closed:
+            raise ClientClosedError("this client is closed")
+        known = {k: v for k, v in kwargs.items() if k in EMBED_ARGS}
+        timeout = known.pop("timeout", None)
+        request = build_embed_request(input, **known, unknown={k: v for k, v in kwargs.items() if k not in EMBED_ARGS})
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+            raise InvalidRequestError(f"must be a positive number of seconds, got {timeout!r}", field="timeout")
+        slo = request.metadata.slo
+        if slo is not None and slo not in self._slo_targets:
+            raise InvalidRequestError(f"unknown SLO class; expected one of {sorted(self._slo_targets)}", field="slo")
+        total = float(timeout) if timeout is not None else self._slo_targets[slo] if slo else self.config.timeout.total
+        return Call(request, timeout=total, operation="embed")
+
+    async def embed(self, input: str | Sequence[str], /, **kwargs: Unpack[EmbedArgs]) -> EmbedResponse:
+        """Embed a string or a list of strings: ``response.vectors[i]`` is input ``i``'s.
+
+        The call goes through the same stack as a chat call: retries, breakers,
+        fallbacks, PII redaction of the inputs, the cache (embeddings are deterministic,
+        so they are cached whatever the temperature rules), cost (input tokens) and
+        telemetry. A deployment whose provider has no embeddings raises
+        :class:`~llmprod.errors.UnsupportedOperationError` (a fallback chain moves on).
+        Takes ``model``, ``dimensions``, ``extra_body`` and the per-call arguments of
+        :meth:`chat` (``timeout``, ``tenant``, ``tags``, ``cache``, ...).
+        """
+        return cast(EmbedResponse, await self._complete(self.prepare_embed(input, kwargs)))
 
     async def batch(
         self,

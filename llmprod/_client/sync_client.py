@@ -5,15 +5,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Unpack, cast
 
 from .._core.arguments import ChatArgs
 from .._core.backend import Backend
 from .._core.call import complete, stream
 from .._core.deployment import Deployment
+from .._core.embedding import EmbedArgs
 from .._core.errors import LLMProdError
 from .._core.events import Emitter, Feedback, Hook
-from .._core.models import ChatChunk, ChatResponse
+from .._core.models import ChatChunk, ChatResponse, EmbedResponse
 from ..cost._report import CostReport
 from ..telemetry._stats import Stats
 from .async_client import AsyncClient, feedback_event
@@ -90,6 +91,11 @@ class Client:
         the client's loop and handed over as they arrive."""
         call = self._async.prepare(prompt, kwargs, stream=True)
         return self._runner.iterate(stream(self._async._root, call))
+
+    def embed(self, input: str | Sequence[str], /, **kwargs: Unpack[EmbedArgs]) -> EmbedResponse:
+        """See :meth:`AsyncClient.embed`."""
+        call = self._async.prepare_embed(input, kwargs)
+        return cast(EmbedResponse, self._runner.run(complete(self._async._root, call)))
 
     def batch(
         self,

@@ -3,6 +3,16 @@
 A provider answers natively in one piece or as a stream, so that is what a backend
 implements; the attempt layer at the stack's inner edge turns it into the call shape
 every layer speaks (:mod:`llmprod._core.call`).
+
+A call's operation picks the method: ``chat`` calls ``complete`` or ``stream``; the
+others are optional methods a backend has when its provider does:
+
+- ``async embed(request: EmbedRequest) -> EmbedResponse``: embeddings (``client.embed``);
+- ``async respond(request)`` and ``respond_stream(request)``: OpenAI's Responses API
+  (reached through ``llmprod.wrap``), shaped like ``complete`` and ``stream``.
+
+A backend without the method answers :class:`~llmprod._core.errors.UnsupportedOperationError`
+(nothing sent; a fallback chain moves on to its next deployment).
 """
 
 from __future__ import annotations

@@ -36,7 +36,10 @@ from .clock import now
 from .errors import LLMProdError, OutputRejectedError, ProviderConnectionError, StreamInterruptedError
 from .models import AttemptRecord, ChatChunk, ChatRequest, ChatResponse, Usage
 
-Operation = Literal["chat"]
+# What a call asks for: a chat answer, embeddings, or an answer of OpenAI's Responses API.
+# Each is the same shape (a call opened, then finished); a backend implements the ones
+# its provider has (see :mod:`llmprod._core.backend`).
+Operation = Literal["chat", "embed", "responses"]
 
 _ids = itertools.count(1)
 _PREFIX = f"call-{time.time_ns():x}"

@@ -2,6 +2,7 @@
 
     LLMProdError
     ├── InvalidRequestError          bad input, caught before anything is sent
+    │   └── UnsupportedOperationError  a deployment cannot do the call's operation
     ├── ConfigError                  a bad configuration value or file
     ├── MissingDependencyError       an optional extra is not installed
     ├── ClientClosedError            the client was closed (also a RuntimeError)
@@ -59,6 +60,19 @@ class InvalidRequestError(LLMProdError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
+
+
+class UnsupportedOperationError(InvalidRequestError):
+    """A deployment cannot do what the call asks (embeddings from a chat-only provider).
+
+    Nothing was sent. A fallback chain moves on to its next deployment; the breaker does
+    not count it.
+    """
+
+    def __init__(self, message: str, *, operation: str, deployment: str | None = None) -> None:
+        super().__init__(message, field="operation")
+        self.operation = operation
+        self.deployment = deployment
 
 
 class ConfigError(LLMProdError, ValueError):

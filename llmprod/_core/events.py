@@ -44,6 +44,7 @@ class CallFinished:
     slo: str | None = None
     ttft: float | None = None
     chunk_gaps: tuple[float, ...] = ()  # a stream's seconds between chunks (only with an OpenTelemetry SDK)
+    operation: str = "chat"  # "chat", "embed" or "responses" (see llmprod._core.call)
 
 
 @dataclass(frozen=True, slots=True)

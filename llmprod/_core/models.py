@@ -127,6 +127,22 @@ class ChatRequest:
         return "\n".join(m.text() for m in self.messages)
 
 
+@dataclass(frozen=True, slots=True)
+class EmbedRequest(ChatRequest):
+    """An embeddings request (``client.embed``). Each input travels as one user message,
+    so every layer that reads prompts (PII, guards, token counts, rate limits, the cache
+    key) reads the inputs the same way; :attr:`inputs` gives them back as strings.
+    Provider fields (``dimensions``, ``encoding_format``) travel in ``extra_body``.
+    ``raw`` is the SDK's own request when the call came through ``llmprod.wrap``.
+    """
+
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return tuple(m.text() for m in self.messages)
+
+
 SAMPLING_FIELDS = (
     "max_tokens",
     "temperature",
@@ -215,6 +231,22 @@ class ChatResponse:
         if self.pii_redacted:
             rows.append(("PII redacted", ", ".join(f"{k} {v}" for k, v in sorted(self.pii_redacted.items()))))
         return preformatted(self.text) + table("ChatResponse", ("field", "value"), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedResponse(ChatResponse):
+    """Embeddings, and what it took to get them (``usage``, ``cost``, ``cached``,
+    ``latency``, the attempt log, as for a chat answer). ``vectors[i]`` is the embedding
+    of input ``i``; ``text`` is empty. ``raw`` is the provider's own answer when the call
+    came through ``llmprod.wrap`` (its vectors are then in ``raw``, in the encoding the
+    SDK asked for, and ``vectors`` is empty)."""
+
+    vectors: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
+    raw: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.vectors[0]) if self.vectors else 0
 
 
 @dataclass(frozen=True, slots=True)

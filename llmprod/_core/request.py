@@ -215,7 +215,10 @@ def build_request(
         raw.insert(0, {"role": "system", "content": system})
     if not raw:
         raise InvalidRequestError("is empty", field="messages")
-    built = tuple(_message(m, i) for i, m in enumerate(raw))
+    if prompt is not None and system is None:
+        built: tuple[Message, ...] = (Message("user", prompt),)  # checked above: the common case, built directly
+    else:
+        built = tuple(_message(m, i) for i, m in enumerate(raw))
 
     _integer("max_tokens", max_tokens)
     if max_tokens is not None and not 1 <= max_tokens <= MAX_TOKENS_CEILING:
@@ -293,7 +296,9 @@ def build_request(
         response_format=_frozen(response_format),
         user=user,
         extra_body=dict(extra_body or {}),
-        metadata=RequestMetadata(
+        metadata=_NO_METADATA
+        if all(v is None for v in (tenant, api_key, user, tags, cache, slo, region, tier))
+        else RequestMetadata(
             tenant=tenant,
             api_key=api_key,
             user=user,
@@ -304,3 +309,6 @@ def build_request(
             tier=tier,
         ),
     )
+
+
+_NO_METADATA = RequestMetadata()  # frozen, and never changed in place: shared by every call that sets none

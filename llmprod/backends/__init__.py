@@ -18,10 +18,13 @@ if TYPE_CHECKING:
     from .._core.models import ChatChunk as ChatChunk
     from .._core.models import ChatRequest as ChatRequest
     from .._core.models import ChatResponse as ChatResponse
+    from .._core.models import EmbedRequest as EmbedRequest
+    from .._core.models import EmbedResponse as EmbedResponse
     from .._core.models import RequestMetadata as RequestMetadata
     from .._core.models import StreamAssembler as StreamAssembler
     from .._core.models import Usage as Usage
     from .anthropic import Anthropic as Anthropic
+    from .azure import AzureOpenAI as AzureOpenAI
     from .cohere import Cohere as Cohere
     from .openai import PRESETS as PRESETS
     from .openai import OpenAICompatible as OpenAICompatible

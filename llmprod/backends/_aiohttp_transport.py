@@ -6,7 +6,7 @@ times that. This transport keeps httpx as the API every backend speaks and moves
 the sockets to aiohttp. :class:`~llmprod.backends._http.HttpPool` picks it when
 aiohttp is installed (extra ``fast``).
 
-Errors keep httpx's meaning, which :func:`~llmprod.backends._http.map_http_errors`
+Errors keep httpx's meaning, which :func:`~llmprod.backends._http_errors.map_http_errors`
 depends on to tell "never sent" from "sent, maybe billed":
 
 - the connection could not be made -> ``httpx.ConnectError`` / ``httpx.ConnectTimeout``;
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import aiohttp
 import httpx
@@ -29,7 +30,7 @@ _STALE_RETRIES = 2
 
 
 @contextmanager
-def _mapped() -> Iterator[None]:
+def mapped() -> Iterator[None]:
     """aiohttp's errors as httpx's, most specific first."""
     try:
         yield
@@ -52,7 +53,7 @@ def _mapped() -> Iterator[None]:
 
 
 @contextmanager
-def _unsendable() -> Iterator[None]:
+def unsendable() -> Iterator[None]:
     """aiohttp refuses a request it cannot write (a line break in a header, an odd URL)
     with a bare ValueError, before sending anything: httpx calls that a local protocol error."""
     try:
@@ -68,12 +69,37 @@ class _Body(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _mapped():
+        with mapped():
             async for chunk in self._response.content.iter_chunked(_CHUNK):
                 yield chunk
 
     async def aclose(self) -> None:
         self._response.release()
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    headers: Any,
+    body: bytes,
+    limits: aiohttp.ClientTimeout,
+) -> aiohttp.ClientResponse:
+    """One request on ``session``, sent again (at most twice) when a kept-alive connection
+    turns out closed before a byte of it was written."""
+    for tries_left in range(_STALE_RETRIES, -1, -1):
+        try:
+            return await session.request(
+                method, url, headers=headers, data=body or None, allow_redirects=False, compress=False, timeout=limits
+            )
+        except aiohttp.ClientOSError as exc:
+            # A kept-alive connection the server had just closed: aiohttp took it from the
+            # pool before it saw the FIN, and could not write the request to it. Nothing
+            # reached the server (httpcore checks for this before reuse), so sending again
+            # on a fresh connection is safe, even a POST.
+            if tries_left == 0 or not isinstance(exc.__cause__, aiohttp.ClientConnectionResetError):
+                raise
+    raise AssertionError("unreachable")
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -109,7 +135,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._get_session()
         body = await request.aread()
-        with _mapped(), _unsendable():
+        with mapped(), unsendable():
             response = await self._send(session, request, body)
         return httpx.Response(
             status_code=response.status,
@@ -122,25 +148,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def _send(
         self, session: aiohttp.ClientSession, request: httpx.Request, body: bytes
     ) -> aiohttp.ClientResponse:
-        for tries_left in range(_STALE_RETRIES, -1, -1):
-            try:
-                return await session.request(
-                    request.method,
-                    str(request.url),
-                    headers=request.headers.multi_items(),
-                    data=body or None,
-                    allow_redirects=False,
-                    compress=False,
-                    timeout=self._timeout(request),
-                )
-            except aiohttp.ClientOSError as exc:
-                # A kept-alive connection the server had just closed: aiohttp took it
-                # from the pool before it saw the FIN, and could not write the request
-                # to it. Nothing reached the server (httpcore checks for this before
-                # reuse), so sending again on a fresh connection is safe, even a POST.
-                if tries_left == 0 or not isinstance(exc.__cause__, aiohttp.ClientConnectionResetError):
-                    raise
-        raise AssertionError("unreachable")
+        headers = request.headers.multi_items()
+        return await send(session, request.method, str(request.url), headers, body, self._timeout(request))
 
     async def aclose(self) -> None:
         session, self._session = self._session, None

@@ -11,40 +11,37 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import functools
 import importlib.util
 import math
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._core.errors import (
     AuthenticationError,
     BadRequestError,
     ConfigError,
-    ConnectError,
     ContentPolicyError,
     ContextWindowExceededError,
-    InvalidRequestError,
-    MalformedResponseError,
     NotFoundError,
-    ProviderConnectionError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitedError,
     ServerError,
 )
 from .._safety.secrets import scrub_secrets
+from ._http_errors import MAX_ERROR_TEXT
+from ._loop_bound import closed_with_loop
 
 if TYPE_CHECKING:
     import httpx
 
+    from ._aiohttp_direct import DirectPool
+
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-MAX_ERROR_TEXT = 500  # characters of a provider's error message kept in ours
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
@@ -132,46 +129,6 @@ def status_error(
     return ProviderError(text, retryable=retryable, **kwargs)
 
 
-@contextmanager
-def map_http_errors(deployment: str) -> Iterator[None]:
-    """Translate httpx's transport errors into llmprod's, keeping the cause (unless its
-    text held a key)."""
-    import httpx
-
-    try:
-        yield
-    except (httpx.TransportError, httpx.DecodingError) as exc:
-        said = _said(exc)
-        # ``from None`` when the text held a key: tracebacks, logging and error trackers
-        # then leave the original (unscrubbed) error out.
-        raise _translated(exc, said, deployment) from (exc if said == str(exc)[:MAX_ERROR_TEXT] else None)
-
-
-def _translated(exc: Exception, said: str, deployment: str) -> ProviderError | InvalidRequestError:
-    """The llmprod error for one of httpx's, most specific first."""
-    import httpx
-
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ConnectError(f"connect timed out: {said}", deployment=deployment)
-    if isinstance(exc, httpx.ConnectError):
-        return ConnectError(f"could not connect: {said}", deployment=deployment)
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderTimeoutError(f"{type(exc).__name__}: {said}", deployment=deployment)
-    if isinstance(exc, httpx.DecodingError):
-        return MalformedResponseError(f"undecodable response body: {said}", deployment=deployment)
-    if isinstance(exc, httpx.LocalProtocolError):
-        # The request could not be written as HTTP (a header with a line break): ours, not
-        # the provider's, and nothing was sent.
-        return InvalidRequestError(f"cannot be sent as HTTP: {said}", field="request")
-    # RemoteProtocolError, ReadError, WriteError: the request may have been sent.
-    return ProviderConnectionError(f"connection broke: {type(exc).__name__}: {said}", deployment=deployment)
-
-
-def _said(exc: BaseException) -> str:
-    """A transport error's text, scrubbed: it may quote a URL, and a URL may carry a key."""
-    return scrub_secrets(str(exc))[:MAX_ERROR_TEXT]
-
-
 def fast_transport(max_connections: int) -> httpx.AsyncBaseTransport | None:
     """httpx's API over aiohttp's pool when aiohttp is installed (extra ``fast``), else None.
 
@@ -208,6 +165,33 @@ class HttpPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lifetime: AsyncGenerator[None, None] | None = None
         self._urls: dict[str, httpx.URL] = {}
+        self._direct: DirectPool | bool | None = transport is None  # True: not decided yet
+
+    def set_header(self, name: str, value: str) -> None:
+        """Send ``name: value`` on every later request (a token that changes), by both paths."""
+        self.headers[name] = value
+        if self._client is not None:
+            self._client.headers[name] = value
+        direct = self._direct
+        if direct is not None and not isinstance(direct, bool):
+            direct.headers[name] = value
+
+    def direct(self) -> DirectPool | None:
+        """aiohttp's pool used without httpx (extra ``fast``), when no httpx transport was
+        given and ``LLMPROD_HTTP_TRANSPORT`` is not ``httpx``; else None (httpx's path)."""
+        if self._direct is True:
+            self._direct = None
+            if os.environ.get("LLMPROD_HTTP_TRANSPORT", "").lower() != "httpx" and importlib.util.find_spec("aiohttp"):
+                from ._aiohttp_direct import DirectPool
+
+                self._direct = DirectPool(
+                    base_url=self.base_url,
+                    headers=self.headers,
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=self.read_timeout,
+                    max_connections=self.max_connections,
+                )
+        return self._direct or None
 
     def get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -233,7 +217,7 @@ class HttpPool:
                 # response's headers for them through urllib: a large share of a call's CPU.
                 self._client._cookies = _no_cookies()
             self._loop = loop
-            self._lifetime = _closed_with_loop(self._client)
+            self._lifetime = closed_with_loop(functools.partial(_close, self._client))
         return self._client
 
     def url(self, path: str) -> httpx.URL:
@@ -249,31 +233,16 @@ class HttpPool:
         lifetime, self._lifetime = self._lifetime, None
         if client is not None and not client.is_closed:
             await client.aclose()
+        direct = self._direct
+        if direct is not None and not isinstance(direct, bool):
+            await direct.aclose()
         if lifetime is not None:
             await lifetime.aclose()
 
 
-def _closed_with_loop(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
-    """Close ``client`` when the loop it belongs to shuts down.
-
-    A pool is bound to its loop; a client used from ``asyncio.run`` after
-    ``asyncio.run`` would otherwise leave the first loop's connections (an aiohttp
-    session) unclosed. The loop finalizes the async generators started on it when it
-    shuts down (``asyncio.run`` does, so does ``asyncio.Runner``): this one, started
-    here, closes the client then, on its own loop.
-    """
-
-    async def lifetime() -> AsyncGenerator[None, None]:
-        try:
-            yield
-        finally:
-            if not client.is_closed:
-                await client.aclose()
-
-    generator = lifetime()
-    with contextlib.suppress(StopIteration):
-        generator.asend(None).send(None)  # runs to its yield: the loop now tracks it
-    return generator
+async def _close(client: httpx.AsyncClient) -> None:
+    if not client.is_closed:
+        await client.aclose()
 
 
 @functools.cache

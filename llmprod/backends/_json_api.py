@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .._core.errors import InvalidRequestError, MalformedResponseError, ProviderError, RateLimitedError
-from ._http import HttpPool, iter_sse, map_http_errors, status_error
+from ._http import HttpPool, iter_sse, status_error
+from ._http_errors import map_http_errors
 
 # (status, decoded JSON body or None, raw text) -> (message, error type)
 ErrorReader = Callable[[int, Any, str], tuple[str, str | None]]
@@ -87,13 +88,15 @@ async def post_json(
 ) -> Mapping[str, Any]:
     """POST ``body``; return the decoded JSON object, or raise the typed error."""
     content = encode_json(body)
-    with map_http_errors(deployment):
-        response = await pool.get().post(pool.url(path), content=content)
-        text = response.text
-    if response.status_code >= 400:
-        raise error_from_response(
-            response.status_code, text, response.headers, deployment=deployment, read_error=read_error
-        )
+    direct = pool.direct()
+    if direct is not None:
+        status, headers, text = await direct.post(path, content, deployment=deployment)
+    else:
+        with map_http_errors(deployment):
+            response = await pool.get().post(pool.url(path), content=content)
+            status, headers, text = response.status_code, response.headers, response.text
+    if status >= 400:
+        raise error_from_response(status, text, headers, deployment=deployment, read_error=read_error)
     return expect_object(decode_json(text, deployment=deployment), deployment=deployment, what="response body")
 
 
@@ -113,6 +116,16 @@ async def open_sse(
     for the whole life of the stream.
     """
     content = encode_json(body)
+    direct = pool.direct()
+    if direct is not None:
+        async with direct.stream(path, content, deployment=deployment) as streamed:
+            if streamed.status >= 400:
+                text = await streamed.read_text()
+                raise error_from_response(
+                    streamed.status, text, streamed.headers, deployment=deployment, read_error=read_error
+                )
+            yield _events(streamed.lines(), deployment)
+        return
     with map_http_errors(deployment):
         async with pool.get().stream("POST", pool.url(path), content=content) as response:
             if response.status_code >= 400:
@@ -120,22 +133,20 @@ async def open_sse(
                 raise error_from_response(
                     response.status_code, text, response.headers, deployment=deployment, read_error=read_error
                 )
+            yield _events(response.aiter_lines(), deployment)
 
-            async def events() -> AsyncIterator[tuple[str | None, Mapping[str, Any]]]:
-                lines = _SseLines(response.aiter_lines())
-                async for event, data in iter_sse(lines):
-                    if data.strip() == "[DONE]":
-                        continue
-                    decoded = decode_json(data, deployment=deployment, what="stream event")
-                    yield event, expect_object(decoded, deployment=deployment, what="stream event")
-                if lines.other and not lines.sse:
-                    # A whole body, but not an event stream (a JSON object, a proxy's HTML page):
-                    # as malformed as bad JSON, not a connection that was cut.
-                    raise MalformedResponseError(
-                        "the answer to a stream request is not an event stream", deployment=deployment
-                    )
 
-            yield events()
+async def _events(raw: AsyncIterator[str], deployment: str) -> AsyncIterator[tuple[str | None, Mapping[str, Any]]]:
+    lines = _SseLines(raw)
+    async for event, data in iter_sse(lines):
+        if data.strip() == "[DONE]":
+            continue
+        decoded = decode_json(data, deployment=deployment, what="stream event")
+        yield event, expect_object(decoded, deployment=deployment, what="stream event")
+    if lines.other and not lines.sse:
+        # A whole body, but not an event stream (a JSON object, a proxy's HTML page):
+        # as malformed as bad JSON, not a connection that was cut.
+        raise MalformedResponseError("the answer to a stream request is not an event stream", deployment=deployment)
 
 
 _SSE_FIELDS = ("data", "event", "id", "retry")

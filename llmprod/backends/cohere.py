@@ -41,7 +41,8 @@ from .._core.errors import (
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
 from .._safety.secrets import scrub_secrets
 from . import _checks
-from ._http import MAX_ERROR_TEXT, HttpPool
+from ._http import HttpPool
+from ._http_errors import MAX_ERROR_TEXT
 from ._json_api import expect_object, open_sse, post_json
 
 DEFAULT_BASE_URL = "https://api.cohere.com"

@@ -32,7 +32,17 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .._core.errors import ConfigError, MalformedResponseError, ProviderConnectionError, ProviderError, RateLimitedError
-from .._core.models import ChatChunk, ChatRequest, ChatResponse, Message, StreamAssembler, Usage, _plain
+from .._core.models import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbedRequest,
+    EmbedResponse,
+    Message,
+    StreamAssembler,
+    Usage,
+    _plain,
+)
 from . import _checks
 from ._http import HttpPool, status_error
 from ._json_api import expect_object, open_sse, post_json
@@ -42,6 +52,7 @@ if TYPE_CHECKING:
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PATH = "/chat/completions"
+_EMBED_PATH = "/embeddings"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +111,8 @@ class OpenAICompatible:
     """
 
     provider = "openai"  # OpenTelemetry gen_ai.provider.name; a preset names its server
+    _chat_path = _PATH  # under base_url (Azure's carry its api-version)
+    _embed_path = _EMBED_PATH
     # Whether the server continues a final assistant message (``continue_final_message``):
     # the vLLM preset sets it; set it on a backend for another server that does (SGLang).
     # OpenAI's own API cannot.
@@ -208,14 +221,14 @@ class OpenAICompatible:
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         body = self._body(request, stream=False)
-        data = await post_json(self._pool, _PATH, body, deployment=self.name, read_error=read_error)
+        data = await post_json(self._pool, self._chat_path, body, deployment=self.name, read_error=read_error)
         return parse_completion(data, deployment=self.name, model=body["model"])
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         body = self._body(request, stream=True)
         assembler = StreamAssembler(model=body["model"], deployment=self.name)
         ended = False
-        async with open_sse(self._pool, _PATH, body, deployment=self.name, read_error=read_error) as events:
+        async with open_sse(self._pool, self._chat_path, body, deployment=self.name, read_error=read_error) as events:
             async for event, data in events:
                 if event == "error" or "error" in data:
                     raise stream_error(data, deployment=self.name)
@@ -226,6 +239,12 @@ class OpenAICompatible:
         if not ended:
             raise ProviderConnectionError("stream ended before a finish reason or usage", deployment=self.name)
         yield assembler.final_chunk()
+
+    async def embed(self, request: EmbedRequest) -> EmbedResponse:
+        """Embeddings from ``/embeddings`` (``request.model``, else this backend's model)."""
+        body = embed_body(request, self.model)
+        data = await post_json(self._pool, self._embed_path, body, deployment=self.name, read_error=read_error)
+        return parse_embeddings(data, deployment=self.name, model=body["model"])
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -249,6 +268,58 @@ class OpenAICompatible:
             messages = (*messages, Message("assistant", text))
         extra.update(continue_final_message=True, add_generation_prompt=False)
         return replace(request, messages=messages, extra_body=extra)
+
+
+# --- embeddings -------------------------------------------------------------------
+
+
+def embed_body(request: EmbedRequest, model: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model or model, "input": list(request.inputs), "encoding_format": "float"}
+    if request.user:
+        body["user"] = request.user
+    body.update(_plain(request.extra_body))
+    return body
+
+
+def parse_embeddings(data: Mapping[str, Any], *, deployment: str, model: str) -> EmbedResponse:
+    """An embeddings body (``{"data": [{"index", "embedding"}], "usage"}``) -> :class:`EmbedResponse`."""
+    if "error" in data:
+        raise stream_error(data, deployment=deployment)
+    items = data.get("data")
+    if not isinstance(items, list) or not items:
+        raise MalformedResponseError("response has no data", deployment=deployment)
+    vectors: dict[int, tuple[float, ...]] = {}
+    for position, raw in enumerate(items):
+        item = expect_object(raw, deployment=deployment, what=f"data[{position}]")
+        index = item.get("index", position)
+        vectors[index if isinstance(index, int) else position] = _vector(item.get("embedding"), deployment)
+    usage = data.get("usage")
+    prompt = _count(usage.get("prompt_tokens")) if isinstance(usage, Mapping) else 0
+    return EmbedResponse(
+        id=str(data.get("id") or ""),
+        text="",
+        finish_reason=None,
+        usage=Usage(prompt_tokens=prompt),
+        model=str(data.get("model") or model),
+        deployment=deployment,
+        vectors=tuple(vectors[i] for i in sorted(vectors)),
+    )
+
+
+def _vector(raw: Any, deployment: str) -> tuple[float, ...]:
+    if isinstance(raw, str):  # encoding_format="base64": little-endian float32
+        import array
+        import base64
+
+        values = array.array("f")
+        try:
+            values.frombytes(base64.b64decode(raw))
+        except ValueError as exc:
+            raise MalformedResponseError("an embedding is not base64 float32", deployment=deployment) from exc
+        return tuple(values)
+    if not isinstance(raw, list) or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw):
+        raise MalformedResponseError("an embedding is not a list of numbers", deployment=deployment)
+    return tuple(float(x) for x in raw)
 
 
 # --- errors -----------------------------------------------------------------------

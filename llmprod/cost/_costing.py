@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._core.deployment import Deployment
-from .._core.models import AttemptRecord, ChatRequest, ChatResponse, Usage
+from .._core.models import AttemptRecord, ChatRequest, ChatResponse, EmbedRequest, Usage
 from ._gpu import GpuMeter
 from ._prices import Price, PriceTable, cost, worst_case
 from ._tokens import count_request, count_text
@@ -104,7 +104,12 @@ class DeploymentCosts:
             price = self.price(request.model or self.models.get(d.label))
             if price is None:
                 continue  # unpriced: its cost is unknown (None), not counted
-            limit = request.max_tokens if request.max_tokens is not None else price.output_limit(call.prompt_tokens)
+            if request.max_tokens is not None:
+                limit: int | None = request.max_tokens
+            elif isinstance(request, EmbedRequest):
+                limit = 0  # embeddings generate no tokens: the inputs are the whole cost
+            else:
+                limit = price.output_limit(call.prompt_tokens)
             if limit is None:
                 return None
             worst = max(worst, worst_case(call.prompt_tokens, limit, price))

@@ -6,7 +6,9 @@ A key is ``<namespace>:v1:<tenant hash>:<request hash>``. Both hashes are sha256
 key holds no prompt text, tenant name or API key. The request hash covers what changes
 the answer (model, messages, sampling parameters, ``extra_body``) and nothing else:
 not the metadata (tenant, tags, deadline, cache control), not the trace, not ``user``
-(OpenAI's end-user id, which does not change the output).
+(OpenAI's end-user id, which does not change the output). Another operation than chat
+(embeddings) is part of the hash; a request from a wrapped SDK hashes the SDK's own
+body (as it will be sent) and its path, less the stream switches.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from .._core.models import ChatRequest, ChatResponse, Usage, _plain
+from .._core.models import ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Usage, _plain
+from .._core.raw import RawAnswer, RawChatResponse, raw_of
 
 FORMAT_VERSION = 1
 KEY_VERSION = "v1"
@@ -39,6 +42,8 @@ def tenant_hash(request: ChatRequest) -> str:
 
 def request_hash(request: ChatRequest) -> str:
     """A stable hash of everything in the request that can change the answer."""
+    if type(request) is not ChatRequest:
+        return _other_hash(request)
     sampling = {
         name: float(value) if name in _FLOAT_FIELDS else value
         for name, value in request.sampling().items()
@@ -53,6 +58,26 @@ def request_hash(request: ChatRequest) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
+_STREAM_SWITCHES = frozenset({"stream", "stream_options"})
+
+
+def _other_hash(request: ChatRequest) -> str:
+    raw = raw_of(request)
+    if raw is not None:
+        body = raw.codec.patched_body(raw, request)
+        sent = {k: v for k, v in body.items() if k not in _STREAM_SWITCHES}
+        return hashlib.sha256(_canonical([raw.operation, raw.url, sent])).hexdigest()
+    operation = "embed" if isinstance(request, EmbedRequest) else type(request).__name__
+    body = {
+        "operation": operation,
+        "model": request.model,
+        "messages": [m.to_openai() for m in request.messages],
+        "sampling": request.sampling(),
+        "extra_body": _plain(request.extra_body),
+    }
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
 def cache_key(request: ChatRequest, namespace: str) -> str:
     return f"{namespace}:{KEY_VERSION}:{tenant_hash(request)}:{request_hash(request)}"
 
@@ -60,7 +85,10 @@ def cache_key(request: ChatRequest, namespace: str) -> str:
 def local_key(request: ChatRequest, namespace: str) -> Hashable:
     """The same identity as :func:`cache_key`, for a store in this process only: the
     request's own (immutable) parts in a tuple, hashed by Python, no JSON or sha256.
-    Falls back to :func:`cache_key` when a part cannot be hashed (a dict in ``tools``)."""
+    Falls back to :func:`cache_key` when a part cannot be hashed (a dict in ``tools``),
+    and for another operation than chat or a wrapped SDK's request (keyed by what is sent)."""
+    if type(request) is not ChatRequest:
+        return cache_key(request, namespace)
     meta = request.metadata
     owner = hashlib.sha256(meta.api_key.encode()).hexdigest() if meta.api_key else None
     key = (
@@ -161,13 +189,49 @@ def _response_dict(response: ChatResponse) -> dict[str, Any]:
         "cost": response.cost,
         "tier": response.tier,
         "route_reason": response.route_reason,
+        **(_kind_fields(response) if type(response) is not ChatResponse else {}),
     }
+
+
+def _kind_fields(response: ChatResponse) -> dict[str, Any]:
+    """What an embeddings answer, or an answer that keeps the provider's own body, adds."""
+    if isinstance(response, EmbedResponse):
+        return {"kind": "embed", "vectors": [list(v) for v in response.vectors], "raw": _answer(response.raw)}
+    if isinstance(response, RawChatResponse):
+        return {"kind": "raw", "raw": _answer(response.raw)}
+    return {}
+
+
+def _answer(raw: Any) -> list[Any] | None:
+    if not isinstance(raw, RawAnswer) or raw.body is None:
+        return None  # a stream's answer keeps no body: a hit is rebuilt from the fields
+    return [raw.status, [list(h) for h in raw.headers], raw.body]
+
+
+def _answer_from(raw: Any) -> RawAnswer | None:
+    if raw is None:
+        return None
+    status, headers, body = raw
+    return RawAnswer(int(status), tuple((str(k), str(v)) for k, v in headers), str(body))
 
 
 def _response_from(raw: Mapping[str, Any]) -> ChatResponse:
     prompt, completion, cached, written, estimated = raw["usage"]
     tool_calls = raw.get("tool_calls")
-    return ChatResponse(
+    kind = raw.get("kind")
+    if kind == "embed":
+        return EmbedResponse(
+            id=str(raw["id"]),
+            text="",
+            finish_reason=None,
+            usage=Usage(int(prompt), int(completion), int(cached), int(written), bool(estimated)),
+            model=str(raw["model"]),
+            deployment=str(raw.get("deployment") or ""),
+            cost=raw.get("cost"),
+            vectors=tuple(tuple(float(x) for x in v) for v in raw["vectors"]),
+            raw=_answer_from(raw.get("raw")),
+        )
+    response = ChatResponse(
         id=str(raw["id"]),
         text=str(raw["text"]),
         finish_reason=raw.get("finish_reason"),
@@ -179,6 +243,11 @@ def _response_from(raw: Mapping[str, Any]) -> ChatResponse:
         tier=raw.get("tier"),
         route_reason=raw.get("route_reason"),
     )
+    if kind == "raw":
+        return RawChatResponse(
+            **{f.name: getattr(response, f.name) for f in fields(response)}, raw=_answer_from(raw["raw"])
+        )
+    return response
 
 
 def encode(entry: Entry) -> bytes:

@@ -29,9 +29,16 @@ from .._core.errors import (
     LLMProdError,
     ProviderConnectionError,
     ProviderTimeoutError,
+    UnsupportedOperationError,
 )
 from .._core.events import AttemptFinished, Emit
 from .._core.models import AttemptRecord, ChatChunk, Outcome
+
+# operation -> (method for a whole answer, method for a stream); None: not streamable
+_METHODS: dict[str, tuple[str | None, str | None]] = {
+    "embed": ("embed", None),
+    "responses": ("respond", "respond_stream"),
+}
 
 
 def outcome(exc: BaseException | None) -> Outcome:
@@ -84,10 +91,12 @@ class AttemptLayer(Layer):
             try:
                 async with asyncio.timeout(limit):
                     if call.stream:
-                        raw = self.backend.stream(call.request)
+                        send = self.backend.stream if call.operation == "chat" else self._method(call)
+                        raw = send(call.request)
                         opened = Opened(first=await _first(raw, self.name))
                     else:
-                        opened = Opened(await self.backend.complete(call.request))
+                        answer = self.backend.complete if call.operation == "chat" else self._method(call)
+                        opened = Opened(await answer(call.request))
             except TimeoutError as exc:
                 if isinstance(exc, LLMProdError):
                     raise
@@ -101,6 +110,19 @@ class AttemptLayer(Layer):
             opened.rest = self._rest(raw, call)
         opened.on_close(self, (call, started, raw))
         return opened
+
+    def _method(self, call: Call) -> Any:
+        """The backend's method for an operation other than chat (see ``Backend``)."""
+        name = _METHODS[call.operation][call.stream]
+        method = getattr(self.backend, name, None) if name else None
+        if method is None:
+            what = f"{call.operation} (streamed)" if call.stream else call.operation
+            raise UnsupportedOperationError(
+                f"{type(self.backend).__name__} does not support {what}",
+                operation=call.operation,
+                deployment=self.deployment,
+            )
+        return method
 
     async def _rest(self, raw: AsyncIterator[ChatChunk], call: Call) -> AsyncIterator[ChatChunk]:
         idle = self.config.stream_idle

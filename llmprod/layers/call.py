@@ -46,6 +46,7 @@ class CallLayer(Layer):
                 slo=request.metadata.slo,
                 ttft=ttft,
                 chunk_gaps=tuple(opened.chunk_gaps) if opened is not None and opened.chunk_gaps else (),
+                operation=call.operation,
             )
         )
 

@@ -21,6 +21,7 @@ from .._core.errors import (
     ContentPolicyError,
     ContextWindowExceededError,
     DeadlineExceededError,
+    UnsupportedOperationError,
     is_retryable,
 )
 from .._core.events import Emit, FallbackUsed
@@ -35,6 +36,8 @@ def triggers(exc: BaseException, on: Collection[Trigger]) -> bool:
     """Whether ``exc`` should move the call on to the next deployment."""
     if isinstance(exc, DeadlineExceededError):
         return False
+    if isinstance(exc, UnsupportedOperationError):  # this deployment cannot; the next may
+        return True
     if isinstance(exc, CircuitOpenError):
         return "circuit_open" in on
     if isinstance(exc, ContextWindowExceededError):

@@ -44,13 +44,17 @@ class GuardsLayer(Layer):
         if config.max_messages is not None and len(request.messages) > config.max_messages:
             count = len(request.messages)
             raise self._reject(call_id, "messages", f"{count} messages, over the limit of {config.max_messages}")
-        chars = sum(len(m.text()) for m in request.messages)
-        if config.max_chars is not None and chars > config.max_chars:
-            raise self._reject(call_id, "chars", f"prompt has {chars} characters, over the limit of {config.max_chars}")
-        self._check_tokens(request, call_id)
+        self._check_sizes(request, call_id)
         if config.injection != "off":
             return self._check_injection(request, call_id)
         return None
+
+    def _check_sizes(self, request: ChatRequest, call_id: str) -> None:
+        chars = sum(len(m.text()) for m in request.messages)
+        if self.config.max_chars is not None and chars > self.config.max_chars:
+            limit = self.config.max_chars
+            raise self._reject(call_id, "chars", f"prompt has {chars} characters, over the limit of {limit}")
+        self._check_tokens(request, call_id)
 
     def _check_tokens(self, request: ChatRequest, call_id: str) -> None:
         limit = self.config.max_prompt_tokens
@@ -80,6 +84,9 @@ class GuardsLayer(Layer):
         return "input:injection"
 
     async def open(self, call: Call) -> Opened:
+        if call.operation == "embed":  # inputs to embed are data, not instructions: sizes only
+            self._check_sizes(call.request, call.id)
+            return await self.inner.open(call)
         flag = self.check(call.request, call.id)
         opened = await self.inner.open(call)
         if flag is not None:

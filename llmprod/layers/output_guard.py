@@ -81,6 +81,8 @@ class OutputGuardLayer(Layer):
 
     async def open(self, call: Call) -> Opened:
         opened = await self.inner.open(call)
+        if call.operation == "embed":  # vectors: no text to check
+            return opened
         if opened.first is not None:
             return await self._open_stream(opened, call)
         assert opened.response is not None

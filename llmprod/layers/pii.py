@@ -93,7 +93,17 @@ class PIILayer(Layer):
                 last = chunk.response is not None
                 text = _through(chunk.text, redactor, restorer, last)
                 sent.append(text)
-                if last or text or not chunk.text or chunk.tool_calls or chunk.finish_reason or chunk.usage:
+                # A chunk whose text is all held back is dropped, unless it carries a
+                # provider's own events (llmprod.wrap sends those on, with the text left).
+                if (
+                    last
+                    or text
+                    or not chunk.text
+                    or chunk.tool_calls
+                    or chunk.finish_reason
+                    or chunk.usage
+                    or _raw(chunk)
+                ):
                     yield replace(chunk, text=text) if text != chunk.text else chunk
         finally:
             aclose = getattr(rest, "aclose", None)
@@ -135,9 +145,21 @@ async def _first_shown(
         last = chunk.response is not None
         text = _through(chunk.text, redactor, restorer, last)
         sent.append(text)
-        if text or last or not chunk.text or chunk.tool_calls or chunk.finish_reason or opened.rest is None:
+        if (
+            text
+            or last
+            or not chunk.text
+            or chunk.tool_calls
+            or chunk.finish_reason
+            or opened.rest is None
+            or _raw(chunk)
+        ):
             return replace(chunk, text=text) if text != chunk.text else chunk
         chunk = await anext(opened.rest)
+
+
+def _raw(chunk: ChatChunk) -> bool:
+    return chunk.__class__ is not ChatChunk
 
 
 def _through(text: str, redactor: StreamRedactor | None, restorer: StreamRestorer | None, last: bool) -> str:

@@ -103,8 +103,8 @@ class ResumeLayer(Layer):
     async def open(self, call: Call) -> Opened:
         opened = await self.inner.open(call)
         first = opened.first
-        if not call.stream or first is None or first.response is not None:
-            return opened
+        if not call.stream or call.operation != "chat" or first is None or first.response is not None:
+            return opened  # a whole answer, or a stream of another API (Responses): as it is
         state = _State(call, _Part(opened, call.request, known=len(opened.attempts), first=None))
         _note(state, first)
         outer = Opened(first=first)

@@ -1,6 +1,6 @@
 """The telemetry layer, outermost: one OpenTelemetry span per call.
 
-The span is ``chat {model}``, kind CLIENT, with the GenAI semantic-convention
+The span is ``chat {model}`` (``embeddings {model}`` for embeddings), kind CLIENT, with the GenAI semantic-convention
 attributes (operation, provider, request and response model, usage, finish
 reasons, server address, ``error.type``). It is the current span while the layers
 below run, so the attempt spans and span events that
@@ -37,6 +37,7 @@ from ..telemetry._otel import (
     INPUT_MESSAGES,
     INPUT_TOKENS,
     OPERATION_NAME,
+    OPERATION_NAMES,
     OUTPUT_MESSAGES,
     OUTPUT_TOKENS,
     REQUEST_MAX_TOKENS,
@@ -81,10 +82,13 @@ class TelemetryLayer(Layer):
     def _start(self, call: Call) -> CallSpan:
         request = call.request
         model = request.model or self._primary.model
-        attributes: dict[str, Any] = {OPERATION_NAME: "chat", self._conventions.provider_key: self._primary.provider}
+        operation = "chat" if call.operation == "chat" else OPERATION_NAMES[call.operation]
+        attributes: dict[str, Any] = {OPERATION_NAME: operation, self._conventions.provider_key: self._primary.provider}
         if model:
             attributes[REQUEST_MODEL] = model
-        span = start_call_span(self._tracer, f"chat {model}" if model else "chat", attributes)
+        if call.operation != "chat":
+            attributes["llmprod.operation"] = call.operation
+        span = start_call_span(self._tracer, f"{operation} {model}" if model else operation, attributes)
         if span.is_recording():
             span.set_attributes(_request_attributes(call, self._primary))
             if self._conventions.latest:
@@ -134,7 +138,7 @@ class TelemetryLayer(Layer):
                         attributes["llmprod.cache.stale"] = True
                     span.set_attributes(attributes)
                     remember_call(response.id, span)
-                    if self._redact is not None:
+                    if self._redact is not None and call.operation != "embed":
                         span.set_attribute(OUTPUT_MESSAGES, _output_messages(response, self._redact))
         finally:
             span.end()

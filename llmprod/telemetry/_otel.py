@@ -70,6 +70,8 @@ if TYPE_CHECKING:
 
 # GenAI semantic-convention attribute names (OpenTelemetry semconv, development status).
 OPERATION_NAME = "gen_ai.operation.name"
+# A call's operation as GenAI's gen_ai.operation.name (the Responses API is a chat)
+OPERATION_NAMES = {"chat": "chat", "embed": "embeddings", "responses": "chat"}
 PROVIDER_NAME = "gen_ai.provider.name"
 REQUEST_MODEL = "gen_ai.request.model"
 REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
@@ -393,7 +395,7 @@ class OpenTelemetryHook:
         answered = self._endpoints.get(response.deployment, self._primary) if response else self._primary
         attrs: dict[str, Any] = {
             **self._labels,
-            OPERATION_NAME: "chat",
+            OPERATION_NAME: OPERATION_NAMES.get(event.operation, "chat"),
             self._provider_key: answered.provider,
             REQUEST_MODEL: event.model or self._primary.model or "unknown",
         }

@@ -52,6 +52,34 @@ class RecordedRequest:
     raw: bytes = field(repr=False)
 
 
+def _tool_reply(request: WireRequest, start: int) -> Reply | None:
+    """A call of the request's first tool, when the request requires one (``tool_choice``
+    ``"required"``, or a named function or tool; Anthropic's ``any``): each string
+    argument the tool declares gets a word."""
+    body = request.body or {}
+    choice = body.get("tool_choice")
+    required = choice == "required" or (
+        isinstance(choice, Mapping) and choice.get("type") in ("function", "any", "tool")
+    )
+    if not request.tools or not required:
+        return None
+    tool = request.tools[0]
+    function: Mapping[str, Any] = tool["function"] if isinstance(tool.get("function"), Mapping) else tool
+    schema = function.get("parameters") or tool.get("input_schema") or {}
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    arguments = {
+        name: _VOCABULARY[(start + i) % len(_VOCABULARY)]
+        for i, (name, spec) in enumerate((properties or {}).items())
+        if isinstance(spec, Mapping) and spec.get("type") == "string"
+    }
+    call = {
+        "id": f"call_{start:x}",
+        "type": "function",
+        "function": {"name": function.get("name"), "arguments": json.dumps(arguments, separators=(",", ":"))},
+    }
+    return Reply(tool_calls=[call], finish_reason="tool_calls")
+
+
 class FaultServer:
     """A real HTTP server on loopback that speaks providers' wire formats and fails on demand.
 
@@ -63,8 +91,9 @@ class FaultServer:
     :class:`Reply`, or None (the default answer). Plan with :meth:`push`,
     :meth:`script` and :meth:`always`; set the default answer with :meth:`reply`.
     Without a reply set, the answer is a few words derived from the prompt
-    (deterministic, at most ``max_tokens`` words, usage counted one token a word).
-    ``sleep`` is what the server awaits for a fault's ``delay`` and ``chunk_delay``
+    (deterministic, at most ``max_tokens`` words, usage counted one token a word), or,
+    when the request requires a tool (``tool_choice="required"``), a call of its first
+    tool. ``sleep`` is what the server awaits for a fault's ``delay`` and ``chunk_delay``
     (``asyncio.sleep``; a test can pass its own to see or control the pauses).
     """
 
@@ -285,7 +314,13 @@ class FaultServer:
         if fault.drop == "reset" and fault.after is None:
             _reset(writer)
             return False
-        wire = self._routes.get(path.partition("?")[0])
+        route, query = path.partition("?")[::2]
+        if route.startswith("/openai/"):  # Azure OpenAI's paths reach the OpenAI wires
+            route, body, refusal = _azure(route, query, headers, body)
+            if refusal is not None:
+                _write_json(writer, refusal[0], {"error": {"code": str(refusal[0]), "message": refusal[1]}})
+                return not wants_close
+        wire = self._routes.get(route)
         keep = not wants_close and not fault.close
         if wire is None or method != "POST":
             wire = wire or _fallback_wire(self._routes)
@@ -326,7 +361,7 @@ class FaultServer:
             limit = self.words if request.max_tokens is None or continues else min(self.words, request.max_tokens)
             words = [_VOCABULARY[(start + i) % len(_VOCABULARY)] for i in range(max(limit, 1))]
             finish = "length" if not continues and limit < self.words else "stop"
-            reply = Reply(text=" ".join(words), finish_reason=finish)
+            reply = _tool_reply(request, start) or Reply(text=" ".join(words), finish_reason=finish)
         if request.prefix is not None:
             reply = _continuation(reply, request.prefix, request.max_tokens)
         prefix_tokens = len((request.prefix or "").split())
@@ -422,6 +457,27 @@ async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -
             return b"".join(parts)
         parts.append(await reader.readexactly(size))
         await reader.readexactly(2)
+
+
+def _azure(route: str, query: str, headers: Mapping[str, str], body: Any) -> tuple[str, Any, tuple[int, str] | None]:
+    """An Azure OpenAI path as the OpenAI route it reaches, the body (its model is the
+    deployment when it names none), and the refusal Azure would answer, if any:
+    ``/openai/deployments/<deployment>/<op>?api-version=...`` (the version is required)
+    or ``/openai/v1/<op>``; an ``api-key`` header or an Entra ``Authorization: Bearer``."""
+    parts = route.split("/")
+    if route.startswith("/openai/deployments/") and len(parts) > 4:
+        deployment, route = parts[3], "/v1/" + "/".join(parts[4:])
+        if "api-version=" not in query:
+            return route, body, (404, "Resource not found")
+        if isinstance(body, dict) and "model" not in body:
+            body = {**body, "model": deployment}
+    elif route.startswith("/openai/v1/"):
+        route = route.removeprefix("/openai")
+    else:
+        return route, body, (404, "Resource not found")
+    if not headers.get("api-key") and not headers.get("authorization", "").startswith("Bearer "):
+        return route, body, (401, "Access denied due to invalid subscription key or wrong API endpoint.")
+    return route, body, None
 
 
 def _phrase(status: int) -> str:

@@ -3,8 +3,10 @@
 The server does the HTTP (keep-alive, chunked or close-delimited bodies), the
 recording and the faults; a :class:`Wire` only translates between JSON and the
 server's neutral data. One wire serves one POST path; the server routes a request
-to the wire registered for its path (``/v1/chat/completions`` for OpenAI,
-``/v1/messages`` for Anthropic, ``/v2/chat`` for Cohere).
+to the wire registered for its path (``/v1/chat/completions`` for OpenAI, ``/v1/embeddings``
+and ``/v1/responses`` for its embeddings and Responses API, ``/v1/messages`` for
+Anthropic, ``/v2/chat`` for Cohere). Azure OpenAI's paths
+(``/openai/deployments/<deployment>/...?api-version=...``) reach the OpenAI wires.
 
 A wire module (``llmprod/testing/_wire_<name>.py``) defines one instance named
 ``WIRE``; :func:`builtin_wires` finds the modules listed in ``BUILTIN_WIRES``.
@@ -43,6 +45,8 @@ from .._core.models import Usage
 
 BUILTIN_WIRES = (
     "llmprod.testing._wire_openai",
+    "llmprod.testing._wire_embeddings",
+    "llmprod.testing._wire_responses",
     "llmprod.testing._wire_anthropic",
     "llmprod.testing._wire_cohere",
 )
@@ -78,6 +82,7 @@ class WireRequest:
     message_count: int = 1
     tools: Sequence[Mapping[str, Any]] | None = None
     prefix: str | None = None
+    body: Mapping[str, Any] | None = None  # the decoded request, for what a wire echoes back
 
 
 _PIECE = re.compile(r"\s*\S+\s*|\s+")

@@ -6,6 +6,8 @@ breaks users' type checks breaks ours first.
 
 from __future__ import annotations
 
+from typing import assert_type
+
 import llmprod
 
 
@@ -47,3 +49,35 @@ def errors() -> None:
     except llmprod.LLMProdError as exc:
         message: str = str(exc)
         del message
+
+
+def embeddings() -> None:
+    client = llmprod.Client(llmprod.OpenAICompatible(model="text-embedding-3-small", api_key="k"))
+    r = client.embed(["a", "b"], dimensions=256, tags={"team": "search"})
+    assert_type(r, llmprod.EmbedResponse)
+    first: tuple[float, ...] = r.vectors[0]
+    cost: float | None = r.cost
+    client.close()
+    del first, cost
+
+
+async def async_embeddings() -> None:
+    async with llmprod.AsyncClient(llmprod.AzureOpenAI(endpoint="https://x", deployment="d", api_key="k")) as client:
+        r = await client.embed("a")
+        assert_type(r, llmprod.EmbedResponse)
+
+
+def wrapped_sdks() -> None:
+    import anthropic
+    import openai
+
+    oai = llmprod.wrap(openai.OpenAI(api_key="k"), cache=llmprod.Cache())
+    assert_type(oai, openai.OpenAI)  # wrap keeps the SDK client's type
+    completion = oai.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    text: str | None = completion.choices[0].message.content
+    assert_type(
+        llmprod.wrap(openai.AsyncAzureOpenAI(api_key="k", api_version="v", azure_endpoint="e")), openai.AsyncAzureOpenAI
+    )
+    claude = llmprod.wrap(anthropic.Anthropic(api_key="k"))
+    assert_type(claude, anthropic.Anthropic)
+    del text
