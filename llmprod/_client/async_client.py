@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import math
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, cast
@@ -206,34 +206,34 @@ class AsyncClient:
     # A call in flight runs in its caller's task, which ``aclose`` cancels (and only
     # while the task is inside the call): the call then ends with ClientClosedError.
     async def _complete(self, call: Call) -> ChatResponse:
+        with self._inside():
+            return await complete(self._root, call)
+
+    async def _stream(self, call: Call) -> AsyncIterator[ChatChunk]:
+        chunks = stream(self._root, call)
+        try:
+            while True:
+                with self._inside():
+                    try:
+                        chunk = await anext(chunks)
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
+
+    @contextlib.contextmanager
+    def _inside(self) -> Iterator[None]:
+        """The caller's task is inside a call while this is open: ``aclose`` may cancel it."""
         task = self._enter()
         try:
-            return await complete(self._root, call)
+            yield
         except asyncio.CancelledError:
             if self._cancelled_by_close(task):
                 raise _closed_in_flight() from None
             raise
         finally:
             self._leave(task)
-
-    async def _stream(self, call: Call) -> AsyncIterator[ChatChunk]:
-        chunks = stream(self._root, call)
-        try:
-            while True:
-                task = self._enter()
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    return
-                except asyncio.CancelledError:
-                    if self._cancelled_by_close(task):
-                        raise _closed_in_flight() from None
-                    raise
-                finally:
-                    self._leave(task)
-                yield chunk
-        finally:
-            await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
 
     def _enter(self) -> asyncio.Task[Any] | None:
         if self._closed:

@@ -71,6 +71,14 @@ class OutputGuardLayer(Layer):
             raise OutputRejectedError(reason)
         return f"output:{reason}"
 
+    async def _verdict(self, opened: Opened, call: Call, reason: str) -> str:
+        """:meth:`_hit` while opening: a block closes what was opened before it is raised."""
+        try:
+            return self._hit(call, reason)
+        except OutputRejectedError as exc:
+            await opened.close_quietly(exc)
+            raise
+
     def _replaced(self, response: ChatResponse) -> ChatResponse:
         return replace(
             response,
@@ -89,11 +97,7 @@ class OutputGuardLayer(Layer):
         reason = self.check(opened.response.text)
         if reason is None:
             return opened
-        try:
-            flag = self._hit(call, reason)
-        except OutputRejectedError as exc:
-            await opened.close_quietly(exc)
-            raise
+        flag = await self._verdict(opened, call, reason)
         opened.flags = (*opened.flags, flag)
         if self.config.output_action == "replace":
             opened.response = self._replaced(opened.response)
@@ -106,11 +110,7 @@ class OutputGuardLayer(Layer):
         if reason is None:
             opened.rest = self._checked(opened, opened.rest, call, first.text)
             return opened
-        try:
-            flag = self._hit(call, reason)
-        except OutputRejectedError as exc:
-            await opened.close_quietly(exc)
-            raise
+        flag = await self._verdict(opened, call, reason)
         if self.config.output_action == "replace":
             await _aclose(opened.rest)
             chunks = self._replacement(opened, call, flag, sent=False)
