@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._core.events import PIIRedacted as PIIRedacted
     from ._core.events import RateLimitHit as RateLimitHit
     from ._core.events import RetryScheduled as RetryScheduled
+    from ._core.events import StreamResumed as StreamResumed
     from ._core.models import AttemptRecord as AttemptRecord
 
 __getattr__, __dir__ = exports(__package__, __file__, globals())

@@ -63,6 +63,19 @@ class RetryScheduled:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamResumed:
+    """A stream broke after ``received`` characters reached the caller (``resume=True``),
+    and the deployment is asked to continue it; ``attempt`` counts the call's resumes
+    (1 for the first), ``error`` is the break's type name."""
+
+    call_id: str | None
+    deployment: str
+    received: int
+    attempt: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class FallbackUsed:
     call_id: str | None
     failed: str
@@ -143,6 +156,7 @@ Event = (
     | CallFinished
     | AttemptFinished
     | RetryScheduled
+    | StreamResumed
     | FallbackUsed
     | HedgeSent
     | BreakerStateChanged

@@ -333,7 +333,7 @@ def _resume(inner: Layer, site: Site) -> Layer:
     replicas = site.deployment.replicas
     if not all(can_continue(r) for r in replicas):
         return inner  # a broken stream is interrupted, as without resume
-    return ResumeLayer(inner, replicas[0], deployment=site.deployment.label)  # type: ignore[arg-type]
+    return ResumeLayer(inner, replicas[0], deployment=site.deployment.label, emit=site.emit)  # type: ignore[arg-type]
 
 
 def _retry(inner: Layer, site: Site) -> Layer:

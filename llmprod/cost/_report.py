@@ -102,7 +102,13 @@ class CostReport:
 
     def view(self) -> dict[str, Any]:
         """Everything a view shows, as plain data (see :mod:`llmprod.cost._report_view`)."""
-        return {"total": self.total.to_dict(), "rows": self.rows(), "timeline": [list(t) for t in self.timeline]}
+        return {
+            "total": self.total.to_dict(),
+            "rows": self.rows(),
+            "timeline": [list(t) for t in self.timeline],
+            "overspent": self.overspent,
+            "overspent_by_budget": dict(self.overspent_by_budget),
+        }
 
     def to_pandas(self) -> Any:
         """The breakdowns as a pandas DataFrame, one row per group and name; needs pandas."""

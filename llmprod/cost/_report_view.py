@@ -5,7 +5,9 @@ data classes. The view is a dict with ``total`` (a row), ``rows`` (dicts with ``
 "model", "deployment", "tenant" or "tag", ``name``, ``requests``, ``errors``,
 ``cache_hits``, ``unpriced``, ``estimated``, ``prompt_tokens``, ``cached_tokens``,
 ``completion_tokens``, ``tokens``, ``cost``, ``saved``, ``per_1k_requests``,
-``per_1m_tokens``) and ``timeline`` (``[unix time, model, cost]`` per call, oldest first).
+``per_1m_tokens``), ``timeline`` (``[unix time, model, cost]`` per call, oldest first),
+``overspent`` (USD spent past hard budgets, 0.0 when every one held) and
+``overspent_by_budget`` (budget name -> USD).
 """
 
 from __future__ import annotations
@@ -41,12 +43,19 @@ def text(view: Mapping[str, Any]) -> str:
     ]
     if t["unpriced"]:
         lines.append(f"unpriced      {t['unpriced']} calls on models with no price")
+    if view.get("overspent", 0.0) > 0:
+        lines.append(f"overspent     ${view['overspent']:.6f} past hard budgets ({_budgets(view)})")
     for group in ("model", "deployment"):
         rows = [r for r in view["rows"] if r["group"] == group]
         if rows:
             lines.append(f"by {group}")
             lines.extend(_line(r) for r in rows)
     return "\n".join(lines)
+
+
+def _budgets(view: Mapping[str, Any]) -> str:
+    over = view.get("overspent_by_budget", {})
+    return ", ".join(f"{name} ${value:.6f}" for name, value in sorted(over.items()) if value > 0)
 
 
 def _cells(row: Mapping[str, Any]) -> tuple[object, ...]:
@@ -68,7 +77,11 @@ def html_page(view: Mapping[str, Any]) -> str:
     rows = [{**view["total"], "group": "total", "name": "all"}, *view["rows"]]
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in _cells(r)) + "</tr>" for r in rows)
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return f"<div class='llmprod-costs'><b>llmprod costs</b>{table}{_charts(view)}</div>"
+    over = ""
+    if view.get("overspent", 0.0) > 0:
+        spent = f"${view['overspent']:.6f} past hard budgets ({_budgets(view)})"
+        over = f"<p class='llmprod-overspent'><b>overspent</b> {html.escape(spent)}</p>"
+    return f"<div class='llmprod-costs'><b>llmprod costs</b>{table}{over}{_charts(view)}</div>"
 
 
 def cumulative(timeline: Sequence[Sequence[Any]]) -> dict[str, list[tuple[float, float]]]:

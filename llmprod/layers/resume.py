@@ -38,6 +38,7 @@ from typing import Protocol
 
 from .._core.call import Call, Layer, Opened, attempts_of
 from .._core.errors import MalformedResponseError, ProviderConnectionError, is_retryable
+from .._core.events import Emit, StreamResumed
 from .._core.models import AttemptRecord, ChatChunk, ChatRequest, Usage
 from ..cost._tokens import count_request, count_text
 
@@ -95,10 +96,11 @@ class _State:
 class ResumeLayer(Layer):
     """Continues one deployment's broken streams (see the module docstring)."""
 
-    def __init__(self, inner: Layer, backend: Continues, *, deployment: str) -> None:
+    def __init__(self, inner: Layer, backend: Continues, *, deployment: str, emit: Emit | None = None) -> None:
         super().__init__(inner)
         self.backend = backend
         self.deployment = deployment
+        self.emit = emit
 
     async def open(self, call: Call) -> Opened:
         opened = await self.inner.open(call)
@@ -159,6 +161,8 @@ class ResumeLayer(Layer):
         state.skip = text[len(text.rstrip()) :]
         state.resumes += 1
         log.info("llmprod: stream broke (%s) after %d chunks; resuming it", type(exc).__name__, len(state.sent))
+        if self.emit is not None:
+            self.emit(StreamResumed(state.call.id, self.deployment, len(text), state.resumes, type(exc).__name__))
         call = state.call.with_request(request)
         while True:
             try:

@@ -58,6 +58,7 @@ from .._core.events import (
     PIIRedacted,
     RateLimitHit,
     RetryScheduled,
+    StreamResumed,
 )
 from ..layers._routing import SLO_TARGETS
 from ._conventions import Conventions, conventions, version
@@ -250,6 +251,7 @@ class _Instruments:
     attempts: metrics.Counter
     cache: metrics.Counter
     retries: metrics.Counter
+    resumes: metrics.Counter
     fallbacks: metrics.Counter
     hedges: metrics.Counter
     breaker: metrics.Counter
@@ -293,6 +295,7 @@ def _instruments(meter: metrics.Meter) -> _Instruments:
         attempts=counter("llmprod.attempts", "{attempt}", "Attempts at a replica, by outcome"),
         cache=counter("llmprod.cache.lookups", "{lookup}", "Cache lookups, by outcome"),
         retries=counter("llmprod.retries", "{retry}", "Retries scheduled"),
+        resumes=counter("llmprod.stream.resumes", "{resume}", "Broken streams continued (resume=True)"),
         fallbacks=counter("llmprod.fallbacks", "{fallback}", "Moves to the next deployment"),
         hedges=counter("llmprod.hedges", "{request}", "Hedged requests sent"),
         breaker=counter("llmprod.breaker.transitions", "{transition}", "Circuit breaker state changes"),
@@ -346,6 +349,7 @@ class OpenTelemetryHook:
             CallFinished: self._finished,
             AttemptFinished: self._attempt,
             RetryScheduled: self._retry,
+            StreamResumed: self._resume,
             FallbackUsed: self._fallback,
             HedgeSent: self._hedge,
             BreakerStateChanged: self._breaker,
@@ -456,6 +460,19 @@ class OpenTelemetryHook:
                 "llmprod.deployment": event.deployment,
                 "llmprod.retry.attempt": event.attempt,
                 "llmprod.retry.delay": event.delay,
+                ERROR_TYPE: event.error,
+            },
+            event.call_id,
+        )
+
+    def _resume(self, event: StreamResumed) -> None:
+        self._m.resumes.add(1, self._attrs(llmprod__deployment=event.deployment, error__type=event.error))
+        self._event(
+            "llmprod.resume",
+            {
+                "llmprod.deployment": event.deployment,
+                "llmprod.resume.attempt": event.attempt,
+                "llmprod.resume.received_chars": event.received,
                 ERROR_TYPE: event.error,
             },
             event.call_id,

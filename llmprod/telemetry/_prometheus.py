@@ -32,6 +32,7 @@ from .._core.events import (
     PIIRedacted,
     RateLimitHit,
     RetryScheduled,
+    StreamResumed,
 )
 
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0)
@@ -59,6 +60,7 @@ class _Families:
     attempts: Any
     cache: Any
     retries: Any
+    resumes: Any
     fallbacks: Any
     hedges: Any
     breaker_state: Any
@@ -102,6 +104,9 @@ def _families(pc: Any, registry: Any, call_labels: tuple[str, ...]) -> _Families
         attempts=counter("llmprod_attempts", "Attempts at a replica, by outcome", ("deployment", "outcome")),
         cache=counter("llmprod_cache_lookups", "Cache lookups, by outcome", ("outcome",)),
         retries=counter("llmprod_retries", "Retries scheduled", ("deployment", "error_type")),
+        resumes=counter(
+            "llmprod_stream_resumes", "Broken streams continued (resume=True)", ("deployment", "error_type")
+        ),
         fallbacks=counter("llmprod_fallbacks", "Moves to the next deployment", ("from_deployment", "to_deployment")),
         hedges=counter("llmprod_hedges", "Hedged requests sent", ("deployment",)),
         breaker_state=pc.Gauge(
@@ -167,6 +172,7 @@ class PrometheusHook:
             CallFinished: self._finished,
             AttemptFinished: lambda e: self._f.attempts.labels(e.record.deployment, e.record.outcome).inc(),
             RetryScheduled: lambda e: self._f.retries.labels(e.deployment, e.error).inc(),
+            StreamResumed: lambda e: self._f.resumes.labels(e.deployment, e.error).inc(),
             FallbackUsed: lambda e: self._f.fallbacks.labels(e.failed, e.next).inc(),
             HedgeSent: lambda e: self._f.hedges.labels(e.deployment).inc(),
             BreakerStateChanged: self._breaker,

@@ -3,8 +3,8 @@
 For people without a metrics stack, and for the demo report: latency and
 time-to-first-chunk percentiles, requests and tokens per second, error rate, cache
 hit rate and $ per 1K requests, overall and by model and deployment, SLO attainment
-per SLO class, and counts of retries, fallbacks, breaker trips, cache hits,
-redactions; and the latencies themselves, for a distribution. Standard library only;
+per SLO class, and counts of retries, resumed streams, fallbacks, breaker trips, cache
+hits, redactions; and the latencies themselves, for a distribution. Standard library only;
 ``to_pandas()`` and ``plot()`` use pandas and matplotlib when installed (the ``notebook``
 extra). How a snapshot reads is :mod:`._stats_view`'s business: the snapshot hands it
 plain data (:meth:`Stats.view`), and the view imports nothing from here.
@@ -32,12 +32,14 @@ from .._core.events import (
     PIIRedacted,
     RateLimitHit,
     RetryScheduled,
+    StreamResumed,
 )
 from ..layers._routing import SLO_TARGETS
 from . import _stats_view
 
 COUNTS = (
     "retries",
+    "resumes",
     "fallbacks",
     "hedges",
     "breaker_trips",
@@ -337,6 +339,8 @@ def _counted(event: Event) -> tuple[str, int] | None:
     match event:
         case RetryScheduled():
             return "retries", 1
+        case StreamResumed():
+            return "resumes", 1
         case FallbackUsed():
             return "fallbacks", 1
         case HedgeSent():

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import llmprod
-from llmprod._core.events import CacheLookup, CallFinished
+from llmprod._core.events import BudgetAlert, CacheLookup, CallFinished
 from llmprod._core.models import ChatResponse, Usage
 
 
@@ -146,3 +146,16 @@ async def test_estimated_usage_when_the_provider_reports_none() -> None:
     assert r.usage.estimated and r.usage.completion_tokens == 4 and r.usage.prompt_tokens == 8
     assert r.cost == pytest.approx((8 * 2.5 + 4 * 10.0) / 1e6)
     assert client.costs().total.estimated == 1
+
+
+def test_the_views_show_an_overspend_only_when_there_is_one() -> None:
+    ledger = llmprod.cost.Ledger()
+    ledger(finished("1", cost=0.5))
+    held = ledger.report()
+    assert "overspent" not in repr(held) and "overspent" not in held._repr_html_()
+    ledger(BudgetAlert("<all>", "overspend", spent=0.5, limit=0.375))
+    report = ledger.report()
+    text = repr(report)
+    assert "overspent     $0.125000 past hard budgets (<all> $0.125000)" in text
+    page = report._repr_html_()
+    assert "<b>overspent</b> $0.125000 past hard budgets (&lt;all&gt; $0.125000)" in page

@@ -19,6 +19,7 @@ import llmprod
 from llmprod import StreamInterruptedError, Timeout
 from llmprod.backends import ChatChunk, ChatRequest, ChatResponse
 from llmprod.errors import ProviderConnectionError
+from llmprod.events import CallStarted, Event, StreamResumed
 from llmprod.layers import as_layer
 from llmprod.layers.resume import MAX_RESUMES, ResumeLayer
 from llmprod.testing import FakeBackend, Fault, FaultServer
@@ -153,6 +154,24 @@ async def test_breaks_in_the_continuation_are_resumed_too_and_retried_before_its
         ("error", "ProviderConnectionError"),  # and again, after one more word
         ("ok", None),
     ]
+
+
+async def test_each_resume_is_an_event_and_counted_in_the_stats(fault_server: FaultServer) -> None:
+    seen: list[Event] = []
+    async with client(vllm(fault_server), hooks=[seen.append]) as c:
+        uncut, _ = await stream(c)
+        fault_server.push(Fault.cut(after=3), Fault.reset(after=3))  # role and two words; two more words
+        texts, final = await stream(c)
+        counts = c.stats().counts
+    assert "".join(texts) == final.text == "".join(uncut)
+    words = [t for t in uncut if t]
+    [call] = [e.call_id for e in seen if isinstance(e, CallStarted) and e.stream][1:]
+    resumes = [e for e in seen if isinstance(e, StreamResumed)]
+    assert resumes == [
+        StreamResumed(call, final.deployment, len("".join(words[:2])), 1, "ProviderConnectionError"),
+        StreamResumed(call, final.deployment, len("".join(words[:4])), 2, "ProviderConnectionError"),
+    ]
+    assert counts["resumes"] == 2
 
 
 async def test_a_continuation_the_retries_could_not_open_is_tried_again(fault_server: FaultServer) -> None:

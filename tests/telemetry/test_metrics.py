@@ -11,7 +11,14 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 import llmprod
 from llmprod import AsyncClient, Breaker, Cache, CircuitOpenError, Retry
 from llmprod.errors import AuthenticationError, ServerError
-from llmprod.events import BreakerStateChanged, BudgetAlert, GuardTriggered, PIIRedacted, RateLimitHit
+from llmprod.events import (
+    BreakerStateChanged,
+    BudgetAlert,
+    GuardTriggered,
+    PIIRedacted,
+    RateLimitHit,
+    StreamResumed,
+)
 from llmprod.telemetry import OpenTelemetryHook
 from llmprod.testing import FakeBackend
 
@@ -135,6 +142,12 @@ async def test_retry_fallback_cache_breaker_counters(metric_reader: Reader) -> N
             BudgetAlert("client", "soft", 9.0, 10.0),
             "llmprod.budget.alerts",
             {"llmprod.budget": "client", "llmprod.budget.kind": "soft"},
+            1,
+        ),
+        (
+            StreamResumed("c", "d", 120, 1, "ProviderConnectionError"),
+            "llmprod.stream.resumes",
+            {"llmprod.deployment": "d", "error.type": "ProviderConnectionError"},
             1,
         ),
         (

@@ -96,6 +96,19 @@ def test_two_hooks_share_one_registry() -> None:
     assert value(families, "llmprod_feedback_score_count") == 1
 
 
+def test_resumed_streams_are_counted_like_retries() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    hook = PrometheusHook(registry=registry)
+    hook(llmprod.events.StreamResumed("c", "vllm", 120, 1, "ProviderConnectionError"))
+    hook(llmprod.events.StreamResumed("c", "vllm", 240, 2, "ProviderConnectionError"))
+    hook(llmprod.events.StreamResumed("d", "vllm", 10, 1, "MalformedResponseError"))
+    body = prometheus_client.generate_latest(registry).decode()
+    families = {f.name: f.samples for f in text_string_to_metric_families(body)}
+    resumes = "llmprod_stream_resumes_total"
+    assert value(families, resumes, deployment="vllm", error_type="ProviderConnectionError") == 2
+    assert value(families, resumes, deployment="vllm", error_type="MalformedResponseError") == 1
+
+
 def test_wsgi_app_serves_the_registry() -> None:
     registry = prometheus_client.CollectorRegistry()
     PrometheusHook(registry=registry)(llmprod.events.BreakerStateChanged("d", "r", "closed", "open"))

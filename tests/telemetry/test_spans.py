@@ -15,7 +15,7 @@ import llmprod
 from llmprod import AsyncClient, Cache, Retry
 from llmprod.backends.openai import OpenAICompatible
 from llmprod.errors import AuthenticationError, ServerError
-from llmprod.testing import FakeBackend, FaultServer
+from llmprod.testing import FakeBackend, Fault, FaultServer
 
 NO_RETRY = {"retry": None, "breaker": None}
 
@@ -116,6 +116,23 @@ async def test_retries_show_as_attempt_spans_and_events(spans: InMemorySpanExpor
     assert {e["error.type"] for e in retries} == {"ServerError"}
     outcomes = [dict(s.attributes or {})["llmprod.attempt.outcome"] for s in children(spans, span)]
     assert outcomes == ["error", "error", "ok"]
+
+
+async def test_a_resumed_stream_shows_a_resume_event(spans: InMemorySpanExporter, fault_server: FaultServer) -> None:
+    backend = OpenAICompatible.preset("vllm", base_url=fault_server.url, model="m")
+    async with AsyncClient(backend, resume=True, **NO_RETRY) as client:
+        fault_server.push(Fault.cut(after=3))  # the role frame and two words
+        texts = [chunk.text async for chunk in client.stream("tell me a story")]
+    span = call_span(spans)
+    words = [t for t in texts if t]
+    assert events(span, "llmprod.resume") == [
+        {
+            "llmprod.deployment": backend.name,
+            "llmprod.resume.attempt": 1,
+            "llmprod.resume.received_chars": len("".join(words[:2])),
+            "error.type": "ProviderConnectionError",
+        }
+    ]
 
 
 async def test_fallback_event_and_answering_deployment(spans: InMemorySpanExporter) -> None:

@@ -9,7 +9,15 @@ import pytest
 
 import llmprod
 from llmprod import AsyncClient, ChatResponse, Usage
-from llmprod.events import BreakerStateChanged, CacheLookup, CallFinished, FallbackUsed, PIIRedacted, RetryScheduled
+from llmprod.events import (
+    BreakerStateChanged,
+    CacheLookup,
+    CallFinished,
+    FallbackUsed,
+    PIIRedacted,
+    RetryScheduled,
+    StreamResumed,
+)
 from llmprod.telemetry._stats import StatsHook, percentile
 from llmprod.testing import FakeBackend
 
@@ -122,6 +130,8 @@ def test_rates_groups_slo_and_counts() -> None:
         finished(0.02, slo="realtime", cached=True, cost=0.0),
         finished(0.03, slo="unknown-class"),
         RetryScheduled("c", "d", 1, 0.1, "ServerError"),
+        StreamResumed("c", "d", 120, 1, "ProviderConnectionError"),
+        StreamResumed("c", "d", 240, 2, "ProviderTimeoutError"),
         FallbackUsed("c", "d", "d2", "ServerError"),
         BreakerStateChanged("d", "r", "closed", "open"),
         BreakerStateChanged("d", "r", "open", "half-open"),
@@ -146,6 +156,7 @@ def test_rates_groups_slo_and_counts() -> None:
     assert stats.slo["realtime"].attainment == 1.0
     assert "unknown-class" not in stats.slo
     assert stats.counts["retries"] == 1 and stats.counts["fallbacks"] == 1
+    assert stats.counts["resumes"] == 2
     assert stats.counts["breaker_trips"] == 1
     assert (stats.counts["cache_hits"], stats.counts["cache_misses"]) == (1, 1)
     assert stats.counts["pii_redactions"] == 3
