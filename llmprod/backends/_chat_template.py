@@ -7,6 +7,7 @@ from typing import Any
 
 from .._core.errors import ContextWindowExceededError
 from .._core.models import ChatRequest
+from ._continuation import template_flags
 
 
 def template_messages(request: ChatRequest) -> list[dict[str, Any]]:
@@ -39,14 +40,22 @@ def renders_fast(request: ChatRequest) -> bool:
 
 
 def render_prompt(tokenizer: Any, request: ChatRequest, *, limit: int | None, deployment: str) -> list[int]:
-    """Apply ``tokenizer``'s chat template; a prompt of ``limit`` tokens or more is refused."""
-    extra: dict[str, Any] = {}
+    """Apply ``tokenizer``'s chat template; a prompt of ``limit`` tokens or more is refused.
+
+    A request that continues its final assistant message (see :mod:`._continuation`)
+    is rendered with that message left open and no generation prompt.
+    """
+    extra: dict[str, Any] = template_flags(request)
     if request.tools:
         extra["tools"] = [dict(t) for t in request.tools]
-    ids = tokenizer.apply_chat_template(template_messages(request), tokenize=True, add_generation_prompt=True, **extra)
+    ids = tokenizer.apply_chat_template(template_messages(request), tokenize=True, **extra)
     if isinstance(ids, Mapping):  # transformers 5 returns a BatchEncoding by default
         ids = ids["input_ids"]
-    prompt = [int(i) for i in ids]
+    return checked([int(i) for i in ids], limit=limit, deployment=deployment)
+
+
+def checked(prompt: list[int], *, limit: int | None, deployment: str) -> list[int]:
+    """``prompt``, unless it has ``limit`` tokens or more."""
     if limit is not None and len(prompt) >= limit:
         message = f"prompt is {len(prompt)} tokens; the model takes {limit}"
         raise ContextWindowExceededError(message, deployment=deployment)

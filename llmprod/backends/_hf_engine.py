@@ -33,8 +33,8 @@ from typing import Any
 from ._hf_batch import RunningBatch
 from ._hf_text import Decode, TextOutput
 
-# What a job's deliver() receives: ("text", str), ("done", finish_reason, completion_tokens)
-# or ("error", message, retryable).
+# What a job's deliver() receives: ("text", str, tokens so far), ("done", finish_reason,
+# completion_tokens) or ("error", message, retryable).
 Event = tuple[Any, ...]
 
 
@@ -54,6 +54,7 @@ class Job:
     stream: bool = True  # False: the text comes in one event, at the end
     loop: Any = None  # the caller's event loop, where ``put`` runs
     put: Callable[[Event], None] | None = None  # e.g. an asyncio.Queue's put_nowait
+    tokens: list[int] = field(default_factory=list)  # generated, end-of-sequence excluded (appended here)
 
 
 @dataclass(slots=True)
@@ -90,10 +91,11 @@ class _Row:
         self.generated += 1
         if token in eos:
             return "stop"
+        self.job.tokens.append(token)
         delta = self.output.add(token)
         if delta:
             if self.job.stream:
-                send(self.job, ("text", delta))
+                send(self.job, ("text", delta, len(self.job.tokens)))
             else:
                 self.parts.append(delta)
         if self.output.stopped:
@@ -281,7 +283,7 @@ class Engine:
         rest = row.output.flush()
         text = rest if row.job.stream else "".join(row.parts) + rest
         if text:
-            self._send(row.job, ("text", text))
+            self._send(row.job, ("text", text, len(row.job.tokens)))
         self._send(row.job, ("done", reason, row.generated))
 
     def _send(self, job: Job, event: Event) -> None:

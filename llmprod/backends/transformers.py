@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from .._core.errors import (
@@ -44,7 +45,8 @@ from .._core.errors import (
     ServerError,
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
-from ._chat_template import render_prompt, renders_fast
+from ._chat_template import checked, render_prompt, renders_fast
+from ._continuation import Resume, Transcript, Transcripts, continue_request, sampling_options
 from ._hf_engine import Engine, EngineStats, Event, Job
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -76,6 +78,7 @@ class Transformers:
     """
 
     provider = "transformers"  # OpenTelemetry gen_ai.provider.name
+    continues = True  # a broken stream can be resumed (resume=True): see continuation()
 
     def __init__(
         self,
@@ -125,6 +128,7 @@ class Transformers:
         self._tokenizer: Any = None
         self._max_positions: int | None = None
         self._starting: asyncio.Lock | None = None
+        self._transcripts = Transcripts()
 
     def __repr__(self) -> str:
         return f"Transformers(model={self.model!r}, device={self.device!r}, name={self.name!r})"
@@ -200,16 +204,35 @@ class Transformers:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         assembler = StreamAssembler(model=self.model, deployment=self.name, id=new_id("hf"))
-        async with aclosing(self._events(request, stream=True)) as events:
-            async for event in events:
-                if event[0] == "text":
-                    assembler.add_text(event[1])
-                    yield ChatChunk(text=event[1])
-                else:
-                    _, assembler.finish_reason, assembler.usage = event
-                    yield assembler.final_chunk()
-                    return
+        transcript = Transcript(request)
+        ended = False
+        try:
+            async with aclosing(self._events(request, stream=True, transcript=transcript)) as events:
+                async for event in events:
+                    if event[0] == "text":
+                        assembler.add_text(event[1])
+                        transcript.add(event[1], event[2])
+                        yield ChatChunk(text=event[1])
+                    else:
+                        _, assembler.finish_reason, assembler.usage = event
+                        ended = True
+                        yield assembler.final_chunk()
+                        return
+        finally:
+            if not ended:  # broken before its end: kept for a continuation
+                self._transcripts.keep(transcript)
         raise ServerError("the engine ended the stream before the request finished", deployment=self.name)
+
+    def continuation(self, request: ChatRequest, text: str) -> ChatRequest:
+        """``request`` asking the model to continue its answer from ``text`` (see
+        :mod:`._continuation`). For a stream of this backend that broke, the engine
+        continues from the tokens it generated, and ``max_tokens`` is what that stream
+        had left."""
+        request = continue_request(request, text)
+        found = self._resume(request)
+        if found is not None and found.left is not None:
+            request = replace(request, max_tokens=max(found.left, 1))
+        return request
 
     async def aclose(self) -> None:
         """Stop the generating thread (in-flight calls fail) and free the model."""
@@ -219,15 +242,21 @@ class Transformers:
             if self.device.startswith("cuda"):
                 self._torch.cuda.empty_cache()
 
-    async def _events(self, request: ChatRequest, *, stream: bool) -> AsyncGenerator[tuple[Any, ...], None]:
-        """("text", delta) events (one, at the end, unless ``stream``), then ("done", finish_reason, Usage);
-        cancels the job if left early."""
+    async def _events(
+        self, request: ChatRequest, *, stream: bool, transcript: Transcript | None = None
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
+        """("text", delta, tokens so far) events (one, at the end, unless ``stream``), then
+        ("done", finish_reason, Usage); cancels the job if left early. ``transcript`` gets
+        the prompt and the generated tokens."""
         await self.start()
         engine = self.engine
         if engine is None:
             raise ServerError("the engine is shut down", deployment=self.name, retryable=False)
+        found = self._resume(request)
         try:
-            if renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
+            if found is not None:
+                prompt = checked(found.prompt, limit=self._max_positions, deployment=self.name)
+            elif renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
                 prompt = self._render(request)
             else:
                 prompt = await asyncio.to_thread(self._render, request)
@@ -235,6 +264,9 @@ class Transformers:
             raise
         except Exception as exc:  # the chat template refused the messages (jinja raises)
             raise InvalidRequestError(f"the chat template failed: {exc}", field="messages") from exc
+        if found is not None and found.spent:  # the answer had all its tokens; only its end was lost
+            yield ("done", "length", Usage(prompt_tokens=len(prompt), completion_tokens=0))
+            return
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -243,6 +275,8 @@ class Transformers:
 
         job = self._job(request, prompt, deliver)
         job.stream, job.loop, job.put = stream, loop, events.put_nowait
+        if transcript is not None:
+            transcript.prompt, transcript.ids, transcript.budget = prompt, job.tokens, job.max_new_tokens
         finished = False
         engine.submit(job)
         try:
@@ -263,9 +297,10 @@ class Transformers:
                 job.cancelled = True
 
     def _job(self, request: ChatRequest, prompt: list[int], deliver: Any) -> Job:
-        if request.extra_body:
+        extra = sampling_options(request)  # the chat template's flags are no sampling parameters
+        if extra:
             raise InvalidRequestError(
-                f"the transformers backend takes no extra sampling parameters, got {sorted(request.extra_body)}",
+                f"the transformers backend takes no extra sampling parameters, got {sorted(extra)}",
                 field="extra_body",
             )
         if request.temperature is not None and request.temperature < 0:
@@ -288,6 +323,15 @@ class Transformers:
 
     def _render(self, request: ChatRequest) -> list[int]:
         return render_prompt(self._tokenizer, request, limit=self._max_positions, deployment=self.name)
+
+    def _resume(self, request: ChatRequest) -> Resume | None:
+        """The tokens a continuation of a broken stream of this engine starts from."""
+        if self._tokenizer is None:
+            return None
+        return self._transcripts.find(request, self._decode)
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
 
 
 def _check_options(

@@ -40,6 +40,10 @@ batching.
 
 The chat template gets the request's ``tools``; vLLM's tool-call parsers live in its
 HTTP server, so here a tool call comes back as the model's text.
+
+A broken stream can be continued (``resume=True``, :meth:`VLLM.continuation`): the
+engine continues the final assistant message, from the very tokens it had generated
+when the stream was its own (see :mod:`._continuation`).
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .._core.errors import (
@@ -62,6 +67,7 @@ from .._core.errors import (
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
 from ._chat_template import render_prompt, renders_fast
+from ._continuation import Resume, Transcript, Transcripts, continue_request, sampling_options
 from ._http import status_error
 
 QUANTIZATIONS = ("awq", "gptq", "fp8", "bitsandbytes")
@@ -91,6 +97,7 @@ class VLLM:
     """
 
     provider = "vllm"  # OpenTelemetry gen_ai.provider.name
+    continues = True  # a broken stream can be resumed (resume=True): see continuation()
 
     def __init__(
         self,
@@ -151,6 +158,7 @@ class VLLM:
         self._starting: asyncio.Lock | None = None
         self._in_flight: set[str] = set()
         self._closed_ids: set[str] = set()  # requests aborted by aclose(), not by their caller
+        self._transcripts = Transcripts()
 
     def __repr__(self) -> str:
         return f"VLLM(model={self.model!r}, name={self.name!r})"
@@ -192,7 +200,10 @@ class VLLM:
             raise ServerError(message, deployment=self.name, retryable=False) from exc
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        engine, request_id, outputs = await self._submit(request, self._kinds.FINAL_ONLY)
+        engine, request_id, outputs, prompt = await self._submit(request, self._kinds.FINAL_ONLY)
+        if outputs is None:  # a continuation of an answer that had all its tokens
+            usage = Usage(prompt_tokens=len(prompt), completion_tokens=0)
+            return ChatResponse(request_id, "", "length", usage, model=self.model, deployment=self.name)
         final: Any = None
         try:
             async for output in outputs:
@@ -217,23 +228,30 @@ class VLLM:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         # The engine's generator is read here directly: no extra generator layer per token.
-        engine, request_id, outputs = await self._submit(request, self._kinds.DELTA)
+        engine, request_id, outputs, prompt = await self._submit(request, self._kinds.DELTA)
         assembler = StreamAssembler(model=self.model, deployment=self.name, id=request_id)
-        generated = 0
-        finished = False
+        if outputs is None:  # a continuation of an answer that had all its tokens: only its end was lost
+            assembler.finish_reason, assembler.usage = "length", Usage(prompt_tokens=len(prompt))
+            yield assembler.final_chunk()
+            return
+        transcript = Transcript(request, prompt, request.max_tokens)
+        generated = transcript.ids
+        finished = ended = False
         try:
             async for output in outputs:
                 delta = output.outputs[0]
-                generated += len(delta.token_ids)
+                generated.extend(delta.token_ids)
                 if output.finished:  # an aborted or failed request raises here, before its last text
                     finished = True
                     assembler.finish_reason = self._finish(delta.finish_reason, request_id)
                 text = delta.text
                 if text:
                     assembler.add_text(text)
+                    transcript.add(text, len(generated))
                     yield ChatChunk(text=text)
                 if finished:
-                    assembler.usage = _usage(output, generated)
+                    assembler.usage = _usage(output, len(generated))
+                    ended = True
                     yield assembler.final_chunk()
                     return
         except LLMProdError:
@@ -241,8 +259,21 @@ class VLLM:
         except Exception as exc:
             raise self._engine_error(exc) from exc
         finally:
+            if not ended:  # broken before its end: kept for a continuation
+                self._transcripts.keep(transcript)
             await self._release(engine, request_id, outputs, finished=finished)
         raise ServerError("the engine stream ended before the request finished", deployment=self.name)
+
+    def continuation(self, request: ChatRequest, text: str) -> ChatRequest:
+        """``request`` asking the model to continue its answer from ``text``: the final
+        assistant message, rendered open (``continue_final_message``, no generation
+        prompt). For a stream of this backend that broke, the engine continues from the
+        tokens it generated, and ``max_tokens`` is what that stream had left."""
+        request = continue_request(request, text)
+        found = self._resume(request)
+        if found is not None and found.left is not None:
+            request = replace(request, max_tokens=max(found.left, 1))
+        return request
 
     async def aclose(self) -> None:
         """Shut the engine down; calls in flight end at once with a non-retryable ServerError.
@@ -265,12 +296,16 @@ class VLLM:
         # shutdown() waits for the engine's processes (seconds): off the event loop.
         await asyncio.to_thread(engine.shutdown)
 
-    async def _submit(self, request: ChatRequest, kind: Any) -> tuple[Any, str, Any]:
-        """Render and check the request, and hand it to the engine: (engine, request id, outputs)."""
+    async def _submit(self, request: ChatRequest, kind: Any) -> tuple[Any, str, Any, list[int]]:
+        """Render and check the request, and hand it to the engine: (engine, request id,
+        outputs, prompt ids); outputs is None for a continuation with no token left to make."""
         await self.start()
         engine = self.engine
+        found = self._resume(request)
         try:
-            if renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
+            if found is not None:
+                prompt_ids = found.prompt
+            elif renders_fast(request):  # a chat template over a short prompt takes ~0.1 ms: less than a thread hop
                 prompt_ids = self._render(request)
             else:
                 prompt_ids = await asyncio.to_thread(self._render, request)
@@ -282,8 +317,10 @@ class VLLM:
         if engine is None or self.engine is not engine:
             raise ServerError("the backend was closed", deployment=self.name, retryable=False)
         request_id = new_id("vllm")
+        if found is not None and found.spent:
+            return engine, request_id, None, prompt_ids
         self._in_flight.add(request_id)
-        return engine, request_id, engine.generate(self._tokens_input(prompt_ids), params, request_id)
+        return engine, request_id, engine.generate(self._tokens_input(prompt_ids), params, request_id), prompt_ids
 
     def _engine_error(self, exc: Exception) -> LLMProdError:
         if isinstance(exc, self._client_errors):  # vLLM's request validation: the request is at fault
@@ -304,6 +341,15 @@ class VLLM:
         # No length limit here: vLLM checks the prompt against the engine's max_model_len.
         return render_prompt(self._tokenizer, request, limit=None, deployment=self.name)
 
+    def _resume(self, request: ChatRequest) -> Resume | None:
+        """The tokens a continuation of a broken stream of this engine starts from."""
+        if self._tokenizer is None:
+            return None
+        return self._transcripts.find(request, self._decode)
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+
     def _params(self, request: ChatRequest, kind: Any) -> Any:
         # vLLM's own default max_tokens is 16; None means "up to the context limit".
         options: dict[str, Any] = {"max_tokens": request.max_tokens, "output_kind": kind}
@@ -313,7 +359,7 @@ class VLLM:
                 options[field] = value
         if request.stop:
             options["stop"] = list(request.stop)
-        options.update(request.extra_body)  # top_k, min_p, repetition_penalty, ...
+        options.update(sampling_options(request))  # top_k, min_p, repetition_penalty, ...
         try:
             return self._sampling_params(**options)
         except TypeError as exc:

@@ -11,10 +11,12 @@ part's counted locally, so ``estimated``), and every attempt in its log.
 A backend that can continue says so (``continues = True``) and builds the request
 (``continuation(request, text) -> ChatRequest | None``): vLLM's server and other
 OpenAI-compatible servers with ``continue_final_message``, Anthropic's assistant
-prefill. The text it gets has no trailing whitespace (tokenizers begin words with
-their space; Anthropic refuses a prefill that ends in one): the continuation usually
-begins with that whitespace, which the caller already has, so it is dropped. The
-request's ``max_tokens`` is lowered by a local count of the tokens already generated.
+prefill, the in-process engines (``VLLM``, ``Transformers``: the chat template's
+``continue_final_message``, from the tokens the engine generated). The text it gets
+has no trailing whitespace (tokenizers begin words with their space; Anthropic refuses
+a prefill that ends in one): the continuation usually begins with that whitespace,
+which the caller already has, so it is dropped. The request's ``max_tokens`` is
+lowered by a local count of the tokens already generated.
 
 The layer sits per deployment, above retry: a continuation goes to the same deployment
 (the same model, so a greedy answer joins exactly), is retried like any call and bound

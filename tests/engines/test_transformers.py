@@ -25,6 +25,8 @@ from llmprod import AsyncClient, ConfigError, InvalidRequestError, Message
 from llmprod.backends import ChatRequest
 from llmprod.errors import ContextWindowExceededError, MissingDependencyError, ServerError
 
+from .cutting import Cutting, resuming, streamed
+
 
 def _request(text: str = "hello there", **kwargs: Any) -> ChatRequest:
     return ChatRequest(messages=(Message("system", "be brief"), Message("user", text)), **kwargs)
@@ -263,6 +265,63 @@ async def test_shutdown_fails_in_flight_calls_and_leaves_no_thread(tiny_model: P
     assert info.value.retryable is False
     assert not thread.is_alive()
     assert not [t for t in threading.enumerate() if t.name.startswith("llmprod-transformers")]
+
+
+# --- resuming a broken stream ----------------------------------------------------------------
+
+
+async def test_a_greedy_stream_broken_after_any_chunk_resumes_to_exactly_the_uncut_answer(
+    backend: llmprod.Transformers,
+) -> None:
+    cutting = Cutting(backend)
+    retokenized_otherwise = 0
+    async with resuming(cutting) as client:
+        uncut, whole = await streamed(client, "write a poem about the river", max_tokens=24)
+        chunks = [t for t in uncut if t]
+        assert len(chunks) > 10
+        for after in range(1, len(chunks) + 1):  # the last: every text chunk arrived, the final one did not
+            cutting.cuts = [after]
+            texts, final = await streamed(client, "write a poem about the river", max_tokens=24)
+            assert "".join(texts) == final.text == whole.text, f"cut after {after} chunks"
+            assert final.finish_reason == "length"
+            assert [(a.outcome, a.error) for a in final.attempt_log] == [
+                ("error", "ProviderConnectionError"),
+                ("ok", None),
+            ]
+            continuation = cutting.requests[-1]
+            exact = backend._resume(continuation)  # the tokens the engine continued from
+            assert exact is not None and exact.left == 24 - (len(exact.prompt) - whole.usage.prompt_tokens)
+            retokenized_otherwise += backend._render(continuation) != exact.prompt
+    # Tokenizing the received text again gives other tokens at some cuts (the model wrote
+    # words in pieces the tokenizer merges): continuing from those, this model's greedy
+    # answer goes elsewhere. The engine continues from the tokens it generated instead.
+    assert retokenized_otherwise > 0
+
+
+async def test_a_continuation_that_breaks_too_is_continued_from_its_own_tokens(backend: llmprod.Transformers) -> None:
+    cutting = Cutting(backend)
+    async with resuming(cutting) as client:
+        _, whole = await streamed(client, "write a poem about the river", max_tokens=24)
+        cutting.cuts = [3, 4, 2]  # the stream, its continuation, and that one's continuation break
+        texts, final = await streamed(client, "write a poem about the river", max_tokens=24)
+    assert "".join(texts) == final.text == whole.text
+    assert [a.outcome for a in final.attempt_log] == ["error", "error", "error", "ok"]
+    last = backend._resume(cutting.requests[-1])
+    assert last is not None and len(last.prompt) == whole.usage.prompt_tokens + 9  # 3 + 4 + 2 chunks of a token
+
+
+async def test_a_continuation_it_has_no_tokens_for_is_rendered_open(backend: llmprod.Transformers) -> None:
+    request = backend.continuation(_request(max_tokens=8), "The river")
+    assert request.messages[-1] == Message("assistant", "The river")
+    assert request.extra_body == {"continue_final_message": True, "add_generation_prompt": False}
+    assert request.max_tokens == 8  # nothing known of the earlier part: the caller's budget stands
+    prompt = backend._render(request)
+    assert backend._tokenizer.decode(prompt).endswith("<|user|>hello there<|end|><|assistant|>The river")
+    chunks = [c async for c in backend.stream(request)]
+    usage = chunks[-1].usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (len(prompt), 8)
+    again = backend.continuation(request, " flows")  # a continuation's continuation extends the same message
+    assert again.messages[-1] == Message("assistant", "The river flows") and len(again.messages) == 3
 
 
 # --- continuous batching ----------------------------------------------------------------------

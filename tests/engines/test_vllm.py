@@ -38,6 +38,8 @@ from llmprod import AsyncClient, ConfigError, InvalidRequestError, Message
 from llmprod.backends import ChatRequest
 from llmprod.errors import ContextWindowExceededError, MissingDependencyError, ServerError
 
+from .cutting import Cutting, resuming, streamed
+
 MAX_LEN = 2048  # the tiny model's max_position_embeddings
 ENGINE = {"gpu_memory_utilization": 0.1, "max_model_len": MAX_LEN, "max_num_seqs": 64, "dtype": "float32"}
 on_the_engine = pytest.mark.asyncio(loop_scope="module")
@@ -406,6 +408,52 @@ async def test_ngram_speculative_decoding_keeps_the_greedy_answer(backend: llmpr
     finally:
         await speculative.aclose()
     assert answer.text == (await backend.complete(request)).text
+
+
+RESUMED = "please write a list"  # a greedy answer this model writes in pieces the tokenizer merges
+
+
+@on_the_engine
+async def test_a_greedy_stream_broken_after_any_chunk_resumes_to_exactly_the_uncut_answer(
+    backend: llmprod.VLLM,
+) -> None:
+    cutting = Cutting(backend)
+    retokenized_otherwise = 0
+    async with resuming(cutting) as client:
+        uncut, whole = await streamed(client, RESUMED, max_tokens=24, temperature=0.0)
+        chunks = [t for t in uncut if t]
+        assert len(chunks) > 10
+        for after in range(1, len(chunks) + 1):  # the last: every text chunk arrived, the final one did not
+            cutting.cuts = [after]
+            texts, final = await streamed(client, RESUMED, max_tokens=24, temperature=0.0)
+            assert "".join(texts) == final.text == whole.text, f"cut after {after} chunks"
+            assert final.finish_reason == "length"
+            assert [(a.outcome, a.error) for a in final.attempt_log] == [
+                ("error", "ProviderConnectionError"),
+                ("ok", None),
+            ]
+            continuation = cutting.requests[-1]
+            exact = backend._resume(continuation)  # the tokens the engine continued from
+            assert exact is not None and exact.left == 24 - (len(exact.prompt) - whole.usage.prompt_tokens)
+            retokenized_otherwise += backend._render(continuation) != exact.prompt
+    assert _unfinished(backend) == 0
+    # Tokenizing the received text again gives other tokens at some cuts (the model wrote
+    # words in pieces the tokenizer merges): continuing from those, a greedy answer may go
+    # elsewhere. The engine continues from the tokens it generated instead.
+    assert retokenized_otherwise > 0
+
+
+@on_the_engine
+async def test_a_continuation_it_has_no_tokens_for_is_rendered_open(backend: llmprod.VLLM) -> None:
+    request = backend.continuation(_request(max_tokens=8, temperature=0.0), "The river")
+    assert request.messages[-1] == Message("assistant", "The river")
+    assert request.extra_body == {"continue_final_message": True, "add_generation_prompt": False}
+    assert request.max_tokens == 8  # nothing known of the earlier part: the caller's budget stands
+    prompt = backend._render(request)
+    assert backend._tokenizer.decode(prompt).endswith("<|user|>hello engine<|end|><|assistant|>The river")
+    chunks = [c async for c in backend.stream(request)]  # the flags reach the template, not SamplingParams
+    usage = chunks[-1].usage
+    assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (len(prompt), 8)
 
 
 @on_the_engine
