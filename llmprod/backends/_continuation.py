@@ -139,6 +139,22 @@ class Transcripts:
         if transcript.prompt:
             self._kept.append(transcript)
 
+    def continuation(self, request: ChatRequest, text: str, tokenizer: Any) -> ChatRequest:
+        """``request`` asking for the rest of an answer that begins with ``text``; when it
+        continues a kept stream, ``max_tokens`` is what that stream had left."""
+        request = continue_request(request, text)
+        found = self.resume(request, tokenizer)
+        if found is not None and found.left is not None:
+            request = replace(request, max_tokens=max(found.left, 1))
+        return request
+
+    def resume(self, request: ChatRequest, tokenizer: Any) -> Resume | None:
+        """The tokens to continue ``request`` from (``tokenizer`` decodes them), when it
+        continues a kept stream; None before the engine has a tokenizer."""
+        if tokenizer is None:
+            return None
+        return self.find(request, lambda ids: str(tokenizer.decode(list(ids), skip_special_tokens=True)))
+
     def find(self, request: ChatRequest, decode: Decode) -> Resume | None:
         """The tokens to continue ``request`` from, when it continues a kept stream."""
         if not continued(request) or not self._kept:

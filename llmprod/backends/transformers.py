@@ -32,9 +32,8 @@ from __future__ import annotations
 import asyncio
 import os
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import replace
 from typing import Any
 
 from .._core.errors import (
@@ -46,7 +45,7 @@ from .._core.errors import (
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
 from ._chat_template import checked, render_prompt, renders_fast
-from ._continuation import Resume, Transcript, Transcripts, continue_request, sampling_options
+from ._continuation import Resume, Transcript, Transcripts, sampling_options
 from ._hf_engine import Engine, EngineStats, Event, Job
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -228,11 +227,7 @@ class Transformers:
         :mod:`._continuation`). For a stream of this backend that broke, the engine
         continues from the tokens it generated, and ``max_tokens`` is what that stream
         had left."""
-        request = continue_request(request, text)
-        found = self._resume(request)
-        if found is not None and found.left is not None:
-            request = replace(request, max_tokens=max(found.left, 1))
-        return request
+        return self._transcripts.continuation(request, text, self._tokenizer)
 
     async def aclose(self) -> None:
         """Stop the generating thread (in-flight calls fail) and free the model."""
@@ -326,12 +321,7 @@ class Transformers:
 
     def _resume(self, request: ChatRequest) -> Resume | None:
         """The tokens a continuation of a broken stream of this engine starts from."""
-        if self._tokenizer is None:
-            return None
-        return self._transcripts.find(request, self._decode)
-
-    def _decode(self, ids: Sequence[int]) -> str:
-        return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+        return self._transcripts.resume(request, self._tokenizer)
 
 
 def _check_options(

@@ -52,8 +52,7 @@ import asyncio
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from .._core.errors import (
@@ -67,7 +66,7 @@ from .._core.errors import (
 )
 from .._core.models import ChatChunk, ChatRequest, ChatResponse, StreamAssembler, Usage, new_id
 from ._chat_template import render_prompt, renders_fast
-from ._continuation import Resume, Transcript, Transcripts, continue_request, sampling_options
+from ._continuation import Resume, Transcript, Transcripts, sampling_options
 from ._http import status_error
 
 QUANTIZATIONS = ("awq", "gptq", "fp8", "bitsandbytes")
@@ -269,11 +268,7 @@ class VLLM:
         assistant message, rendered open (``continue_final_message``, no generation
         prompt). For a stream of this backend that broke, the engine continues from the
         tokens it generated, and ``max_tokens`` is what that stream had left."""
-        request = continue_request(request, text)
-        found = self._resume(request)
-        if found is not None and found.left is not None:
-            request = replace(request, max_tokens=max(found.left, 1))
-        return request
+        return self._transcripts.continuation(request, text, self._tokenizer)
 
     async def aclose(self) -> None:
         """Shut the engine down; calls in flight end at once with a non-retryable ServerError.
@@ -343,12 +338,7 @@ class VLLM:
 
     def _resume(self, request: ChatRequest) -> Resume | None:
         """The tokens a continuation of a broken stream of this engine starts from."""
-        if self._tokenizer is None:
-            return None
-        return self._transcripts.find(request, self._decode)
-
-    def _decode(self, ids: Sequence[int]) -> str:
-        return str(self._tokenizer.decode(list(ids), skip_special_tokens=True))
+        return self._transcripts.resume(request, self._tokenizer)
 
     def _params(self, request: ChatRequest, kind: Any) -> Any:
         # vLLM's own default max_tokens is 16; None means "up to the context limit".
