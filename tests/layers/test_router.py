@@ -156,6 +156,7 @@ async def test_region_preference_and_failover_when_its_breakers_are_open() -> No
         assert (await client.chat("x", region="us")).text == "us"
 
 
+@pytest.mark.looptime  # virtual time: the deadline is read on the loop's clock, whatever the machine's load
 async def test_slo_class_sets_the_deadline() -> None:
     slow = Named("slow", delay=1.0)
     async with llmprod.AsyncClient(slow, retry=None, breaker=None) as client:
@@ -164,6 +165,7 @@ async def test_slo_class_sets_the_deadline() -> None:
         with pytest.raises(llmprod.DeadlineExceededError):
             await client.chat("x", slo="realtime")
         assert loop.time() - started < 0.9
+        assert loop.time() - started == pytest.approx(0.1)  # the realtime class's 0.1 s, not the backend's 1 s
         with pytest.raises(llmprod.InvalidRequestError):
             await client.chat("x", slo="whenever")
 
