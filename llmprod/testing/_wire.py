@@ -144,6 +144,21 @@ class Wire(Protocol):
         ...
 
 
+def json_object(body: Any) -> Mapping[str, Any]:
+    """``body``, when it is a JSON object (what OpenAI's and Anthropic's APIs take)."""
+    if not isinstance(body, Mapping):
+        raise WireError("the request body must be a JSON object")
+    return body
+
+
+def required_model(body: Mapping[str, Any], message: str = "'model' is required") -> str:
+    """The request's model name; ``message`` is the provider's words when it is missing."""
+    model = body.get("model")
+    if not isinstance(model, str):
+        raise WireError(message)
+    return model
+
+
 def sse(data: Mapping[str, Any] | str, event: str | None = None) -> bytes:
     """One server-sent event frame (compact JSON when ``data`` is a mapping)."""
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))

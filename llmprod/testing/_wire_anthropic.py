@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._core.models import Usage
-from ._wire import Reply, WireError, WireRequest, sse
+from ._wire import Reply, WireError, WireRequest, json_object, required_model, sse
 
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 _TYPES = frozenset(
@@ -94,11 +94,8 @@ class AnthropicWire:
     path = "/v1/messages"
 
     def parse(self, body: Any) -> WireRequest:
-        if not isinstance(body, Mapping):
-            raise WireError("the request body must be a JSON object")
-        model = body.get("model")
-        if not isinstance(model, str):
-            raise WireError("model: Field required")
+        body = json_object(body)
+        model = required_model(body, "model: Field required")
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or max_tokens < 1:
             raise WireError("max_tokens: Field required (a positive integer)")

@@ -13,10 +13,9 @@ import base64
 import math
 import sys
 import zlib
-from collections.abc import Mapping
 from typing import Any
 
-from ._wire import Reply, WireError, WireRequest, sse
+from ._wire import Reply, WireError, WireRequest, json_object, required_model, sse
 
 DEFAULT_DIMENSIONS = 8
 
@@ -55,11 +54,8 @@ class EmbeddingsWire:
     path = "/v1/embeddings"
 
     def parse(self, body: Any) -> WireRequest:
-        if not isinstance(body, Mapping):
-            raise WireError("the request body must be a JSON object")
-        model = body.get("model")
-        if not isinstance(model, str):
-            raise WireError("'model' is required")
+        body = json_object(body)
+        model = required_model(body)
         texts = _texts(body.get("input"))
         dimensions = body.get("dimensions", DEFAULT_DIMENSIONS)
         if not isinstance(dimensions, int) or not 1 <= dimensions <= 4096:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._core.models import Usage
-from ._wire import Reply, WireError, WireRequest, sse
+from ._wire import Reply, WireError, WireRequest, json_object, required_model, sse
 
 _DONE = b"data: [DONE]\n\n"
 CREATED = 1_700_000_000
@@ -90,14 +90,11 @@ class OpenAIWire:
     path = "/v1/chat/completions"
 
     def parse(self, body: Any) -> WireRequest:
-        if not isinstance(body, Mapping):
-            raise WireError("the request body must be a JSON object")
+        body = json_object(body)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise WireError("'messages' must be a non-empty array")
-        model = body.get("model")
-        if not isinstance(model, str):
-            raise WireError("'model' is required")
+        model = required_model(body)
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise WireError("'max_tokens' must be a positive integer")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._core.models import Usage
-from ._wire import Reply, WireError, WireRequest, sse
+from ._wire import Reply, WireError, WireRequest, json_object, required_model, sse
 
 CREATED_AT = 1_700_000_000
 
@@ -88,11 +88,8 @@ class ResponsesWire:
     path = "/v1/responses"
 
     def parse(self, body: Any) -> WireRequest:
-        if not isinstance(body, Mapping):
-            raise WireError("the request body must be a JSON object")
-        model = body.get("model")
-        if not isinstance(model, str):
-            raise WireError("'model' is required")
+        body = json_object(body)
+        model = required_model(body)
         max_tokens = body.get("max_output_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 16):
             raise WireError("'max_output_tokens' must be an integer >= 16")
