@@ -62,3 +62,30 @@ async def streamed(client: llmprod.AsyncClient, prompt: str, **options: Any) -> 
         final = chunk.response
     assert final is not None
     return texts, final
+
+
+async def resumed_at_every_cut(backend: Any, prompt: str, **options: Any) -> int:
+    """Stream ``prompt`` (``max_tokens=24``) whole, then broken after each of its chunks in
+    turn, and check that every resumed stream equals the whole one, continued from the
+    tokens the engine generated with what was left of the budget. Returns at how many cuts
+    the received text, tokenized again, differs from those tokens."""
+    cutting = Cutting(backend)
+    retokenized_otherwise = 0
+    async with resuming(cutting) as client:
+        uncut, whole = await streamed(client, prompt, max_tokens=24, **options)
+        chunks = [t for t in uncut if t]
+        assert len(chunks) > 10
+        for after in range(1, len(chunks) + 1):  # the last: every text chunk arrived, the final one did not
+            cutting.cuts = [after]
+            texts, final = await streamed(client, prompt, max_tokens=24, **options)
+            assert "".join(texts) == final.text == whole.text, f"cut after {after} chunks"
+            assert final.finish_reason == "length"
+            assert [(a.outcome, a.error) for a in final.attempt_log] == [
+                ("error", "ProviderConnectionError"),
+                ("ok", None),
+            ]
+            continuation = cutting.requests[-1]
+            exact = backend._resume(continuation)  # the tokens the engine continued from
+            assert exact is not None and exact.left == 24 - (len(exact.prompt) - whole.usage.prompt_tokens)
+            retokenized_otherwise += backend._render(continuation) != exact.prompt
+    return retokenized_otherwise

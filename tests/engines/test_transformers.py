@@ -25,7 +25,7 @@ from llmprod import AsyncClient, ConfigError, InvalidRequestError, Message
 from llmprod.backends import ChatRequest
 from llmprod.errors import ContextWindowExceededError, MissingDependencyError, ServerError
 
-from .cutting import Cutting, resuming, streamed
+from .cutting import Cutting, resumed_at_every_cut, resuming, streamed
 
 
 def _request(text: str = "hello there", **kwargs: Any) -> ChatRequest:
@@ -273,25 +273,7 @@ async def test_shutdown_fails_in_flight_calls_and_leaves_no_thread(tiny_model: P
 async def test_a_greedy_stream_broken_after_any_chunk_resumes_to_exactly_the_uncut_answer(
     backend: llmprod.Transformers,
 ) -> None:
-    cutting = Cutting(backend)
-    retokenized_otherwise = 0
-    async with resuming(cutting) as client:
-        uncut, whole = await streamed(client, "write a poem about the river", max_tokens=24)
-        chunks = [t for t in uncut if t]
-        assert len(chunks) > 10
-        for after in range(1, len(chunks) + 1):  # the last: every text chunk arrived, the final one did not
-            cutting.cuts = [after]
-            texts, final = await streamed(client, "write a poem about the river", max_tokens=24)
-            assert "".join(texts) == final.text == whole.text, f"cut after {after} chunks"
-            assert final.finish_reason == "length"
-            assert [(a.outcome, a.error) for a in final.attempt_log] == [
-                ("error", "ProviderConnectionError"),
-                ("ok", None),
-            ]
-            continuation = cutting.requests[-1]
-            exact = backend._resume(continuation)  # the tokens the engine continued from
-            assert exact is not None and exact.left == 24 - (len(exact.prompt) - whole.usage.prompt_tokens)
-            retokenized_otherwise += backend._render(continuation) != exact.prompt
+    retokenized_otherwise = await resumed_at_every_cut(backend, "write a poem about the river")
     # Tokenizing the received text again gives other tokens at some cuts (the model wrote
     # words in pieces the tokenizer merges): continuing from those, this model's greedy
     # answer goes elsewhere. The engine continues from the tokens it generated instead.

@@ -38,7 +38,7 @@ from llmprod import AsyncClient, ConfigError, InvalidRequestError, Message
 from llmprod.backends import ChatRequest
 from llmprod.errors import ContextWindowExceededError, MissingDependencyError, ServerError
 
-from .cutting import Cutting, resuming, streamed
+from .cutting import resumed_at_every_cut
 
 MAX_LEN = 2048  # the tiny model's max_position_embeddings
 ENGINE = {"gpu_memory_utilization": 0.1, "max_model_len": MAX_LEN, "max_num_seqs": 64, "dtype": "float32"}
@@ -417,25 +417,7 @@ RESUMED = "please write a list"  # a greedy answer this model writes in pieces t
 async def test_a_greedy_stream_broken_after_any_chunk_resumes_to_exactly_the_uncut_answer(
     backend: llmprod.VLLM,
 ) -> None:
-    cutting = Cutting(backend)
-    retokenized_otherwise = 0
-    async with resuming(cutting) as client:
-        uncut, whole = await streamed(client, RESUMED, max_tokens=24, temperature=0.0)
-        chunks = [t for t in uncut if t]
-        assert len(chunks) > 10
-        for after in range(1, len(chunks) + 1):  # the last: every text chunk arrived, the final one did not
-            cutting.cuts = [after]
-            texts, final = await streamed(client, RESUMED, max_tokens=24, temperature=0.0)
-            assert "".join(texts) == final.text == whole.text, f"cut after {after} chunks"
-            assert final.finish_reason == "length"
-            assert [(a.outcome, a.error) for a in final.attempt_log] == [
-                ("error", "ProviderConnectionError"),
-                ("ok", None),
-            ]
-            continuation = cutting.requests[-1]
-            exact = backend._resume(continuation)  # the tokens the engine continued from
-            assert exact is not None and exact.left == 24 - (len(exact.prompt) - whole.usage.prompt_tokens)
-            retokenized_otherwise += backend._render(continuation) != exact.prompt
+    retokenized_otherwise = await resumed_at_every_cut(backend, RESUMED, temperature=0.0)
     assert _unfinished(backend) == 0
     # Tokenizing the received text again gives other tokens at some cuts (the model wrote
     # words in pieces the tokenizer merges): continuing from those, a greedy answer may go
